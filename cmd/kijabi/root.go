@@ -1,0 +1,42 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kijabi",
+		Short:         "A Kubernetes-compatible container orchestrator in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newKubectlCommand(), newVersionCommand())
+	return root
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// defaultDataDir is /var/lib/kijabi for root and ~/.kijabi otherwise.
+func defaultDataDir() string {
+	if d := os.Getenv("KIJABI_DATA_DIR"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/kijabi"
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".kijabi"
+	}
+	return home + "/.kijabi"
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kijabi/kijabi/internal/server"
+)
+
+type serverFlags struct {
+	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
+	port, etcdClientPort, etcdPeerPort                                                int
+}
+
+func (f *serverFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for etcd data, certificates and the admin kubeconfig")
+	fl.StringVar(&f.bind, "bind-address", "0.0.0.0", "address the API server listens on")
+	fl.IntVar(&f.port, "secure-port", 6443, "HTTPS port of the API server")
+	fl.StringVar(&f.advertise, "advertise-address", "", "address other nodes reach the API server at (default: the first host address)")
+	fl.StringVar(&f.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
+	fl.StringVar(&f.nodePorts, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
+	fl.StringVar(&f.kubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig (default DATA-DIR/kubeconfig.yaml)")
+	fl.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd)")
+	fl.IntVar(&f.etcdClientPort, "etcd-client-port", 2379, "loopback client port of the embedded etcd")
+	fl.IntVar(&f.etcdPeerPort, "etcd-peer-port", 2380, "loopback peer port of the embedded etcd")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (f *serverFlags) config() (server.Config, error) {
+	cfg := server.Config{
+		DataDir: f.dataDir, BindAddress: f.bind, Port: f.port, NodePortRange: f.nodePorts,
+		Kubeconfig: f.kubeconfig, EtcdClientPort: f.etcdClientPort, EtcdPeerPort: f.etcdPeerPort,
+		Log: newLogger(f.logLevel),
+	}
+	_, cidr, err := net.ParseCIDR(f.serviceCIDR)
+	if err != nil {
+		return cfg, fmt.Errorf("--service-cluster-ip-range: %w", err)
+	}
+	cfg.ServiceCIDR = cidr
+	if f.advertise != "" {
+		if cfg.AdvertiseAddress = net.ParseIP(f.advertise); cfg.AdvertiseAddress == nil {
+			return cfg, fmt.Errorf("--advertise-address: %q is not an IP address", f.advertise)
+		}
+	}
+	if f.etcdServers != "" {
+		cfg.EtcdServers = strings.Split(f.etcdServers, ",")
+	}
+	return cfg, nil
+}
+
+func newServerCommand() *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: embedded etcd and the API server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			return runControlPlane(cmd, cfg)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newAPIServerCommand() *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "apiserver",
+		Short: "Run the API server alone (--etcd-servers for an external etcd cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			return runControlPlane(cmd, cfg)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func runControlPlane(cmd *cobra.Command, cfg server.Config) error {
+	ctx := cmd.Context()
+	running, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "kijabi: API server at %s; try: kijabi kubectl --kubeconfig %s get nodes\n", running.URL, running.Kubeconfig)
+	select {
+	case <-ctx.Done():
+	case <-running.Done():
+	}
+	return running.Stop()
+}

@@ -1,0 +1,31 @@
+package apiserver
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kijabi/kijabi/internal/apiserver/defaults"
+	"github.com/kijabi/kijabi/internal/apiserver/validation"
+)
+
+// The type-specific rules live in their own packages; these wrappers are the only place the
+// server calls them.
+
+func registerDefaults(s *runtime.Scheme) { defaults.Register(s) }
+
+func validateCreate(res *resource, obj runtime.Object) field.ErrorList {
+	return validation.ValidateCreate(obj)
+}
+
+func validateUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateUpdate(obj, old)
+}
+
+func validateStatusUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateStatusUpdate(obj, old)
+}
+
+func metav1StatusCause(reason, message string) metav1.StatusCause {
+	return metav1.StatusCause{Type: metav1.CauseType(reason), Message: message}
+}

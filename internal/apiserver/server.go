@@ -1,0 +1,325 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+
+	"github.com/kijabi/kijabi/internal/apiserver/openapi"
+	"github.com/kijabi/kijabi/internal/apiserver/printers"
+	"github.com/kijabi/kijabi/internal/auth"
+	"github.com/kijabi/kijabi/internal/storage"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Storage is the etcd connection; the server owns no other state.
+	Storage *storage.Backend
+	// ServiceCIDR is the range ClusterIPs are allocated from.
+	ServiceCIDR *net.IPNet
+	// NodePortMin and NodePortMax bound NodePort allocation (default 30000-32767).
+	NodePortMin, NodePortMax int
+	// AdvertiseAddress and Port are where clients reach this server; they become the
+	// endpoints of the `kubernetes` Service.
+	AdvertiseAddress net.IP
+	Port             int
+	// Authenticator identifies requests; Authorizer allows or denies them.
+	Authenticator auth.Authenticator
+	Authorizer    auth.Authorizer
+	// CompactionInterval is how often etcd is compacted (default 5m; 0 uses the default,
+	// negative disables).
+	CompactionInterval time.Duration
+	Log                *slog.Logger
+}
+
+// Server is the Kubernetes API server.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	scheme    *runtime.Scheme
+	codecs    serializer.CodecFactory
+	resources map[schema.GroupVersionResource]*resource
+	// byGroupResource finds a resource by group and plural name (for request parsing).
+	byGroupResource map[string]*resource
+	groups          []groupInfo
+	openapi         *openapi.Documents
+	alloc           *allocator
+	start           time.Time
+}
+
+type groupInfo struct {
+	name     string
+	versions []string
+}
+
+// resource is a served resource with what serving it needs.
+type resource struct {
+	resourceDef
+	gvk, listGVK schema.GroupVersionKind
+	gr           schema.GroupResource
+	store        *storage.Store
+	printer      printers.Printer
+	// managers tracks managedFields for the object ("") and its status ("status").
+	managers map[string]*managedfields.FieldManager
+}
+
+// New builds a Server on cfg.Storage.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.NodePortMin == 0 {
+		cfg.NodePortMin, cfg.NodePortMax = 30000, 32767
+	}
+	if cfg.ServiceCIDR == nil {
+		_, cfg.ServiceCIDR, _ = net.ParseCIDR("10.96.0.0/12")
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = auth.AllowAll{}
+	}
+	s := &Server{
+		cfg:             cfg,
+		log:             cfg.Log,
+		scheme:          NewScheme(),
+		resources:       map[schema.GroupVersionResource]*resource{},
+		byGroupResource: map[string]*resource{},
+		start:           time.Now(),
+	}
+	s.codecs = serializer.NewCodecFactory(s.scheme, serializer.EnablePretty)
+	proto := protobuf.NewSerializer(s.scheme, s.scheme)
+	typeConverter := applyconfigurations.NewTypeConverter(s.scheme)
+	var oas []openapi.Resource
+	groupVersions := map[string][]string{}
+	var groupOrder []string
+	for _, def := range resourceDefs() {
+		r := &resource{resourceDef: def}
+		r.gvk = schema.GroupVersionKind{Group: def.group, Version: def.version, Kind: def.kind}
+		r.listGVK = r.gvk.GroupVersion().WithKind(def.kind + "List")
+		r.gr = schema.GroupResource{Group: def.group, Resource: def.name}
+		prefix := def.storagePrefix
+		if prefix == "" {
+			prefix = def.name
+			if def.group != "" {
+				prefix = def.group + "/" + def.name
+			}
+		}
+		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", &storageCodec{gvk: r.gvk, proto: proto}, def.newObj)
+		if p, ok := printers.For(def.group, def.name); ok {
+			r.printer = p
+		} else {
+			r.printer = printers.Default()
+		}
+		r.managers = map[string]*managedfields.FieldManager{}
+		subs := []string{""}
+		if def.status {
+			subs = append(subs, "status")
+		}
+		for _, sub := range subs {
+			fm, err := managedfields.NewDefaultFieldManager(typeConverter, s.scheme, s.scheme, s.scheme, r.gvk, r.gvk.GroupVersion(), sub, nil)
+			if err != nil {
+				return nil, fmt.Errorf("apiserver: field manager for %s: %w", r.gr, err)
+			}
+			r.managers[sub] = fm
+		}
+		s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
+		s.byGroupResource[def.group+"/"+def.name] = r
+		if _, ok := groupVersions[def.group]; !ok {
+			groupOrder = append(groupOrder, def.group)
+		}
+		if !contains(groupVersions[def.group], def.version) {
+			groupVersions[def.group] = append(groupVersions[def.group], def.version)
+		}
+		oas = append(oas, openapi.Resource{Group: def.group, Version: def.version, Kind: def.kind, Resource: def.name,
+			Namespaced: def.namespaced, Verbs: r.verbs(), Subresources: r.subresources()})
+	}
+	for _, g := range groupOrder {
+		s.groups = append(s.groups, groupInfo{name: g, versions: groupVersions[g]})
+	}
+	docs, err := openapi.Build(s.scheme, oas)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: building OpenAPI: %w", err)
+	}
+	s.openapi = docs
+	s.alloc = newAllocator(cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax)
+	return s, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *resource) verbs() []string {
+	return []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+}
+
+func (r *resource) subresources() []string {
+	var subs []string
+	if r.status {
+		subs = append(subs, "status")
+	}
+	if r.scale {
+		subs = append(subs, "scale")
+	}
+	subs = append(subs, r.extraSubs...)
+	sort.Strings(subs)
+	return subs
+}
+
+// Run serves until ctx ends, then stops background work. It runs the etcd compactor and
+// bootstraps the built-in objects.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.bootstrap(ctx); err != nil {
+		return err
+	}
+	interval := s.cfg.CompactionInterval
+	if interval == 0 {
+		interval = 5 * time.Minute
+	}
+	if interval > 0 {
+		go storage.Compact(ctx, s.cfg.Storage.Client, interval, s.log)
+	}
+	return nil
+}
+
+type ctxKey int
+
+const userKey ctxKey = 0
+
+// ServeHTTP implements http.Handler: authentication, authorization, then the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	user, err := s.authenticate(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), userKey, user))
+	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	s.route(rw, r, user)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("request", "method", r.Method, "path", r.URL.RequestURI(), "code", rw.code, "user", user.Name, "took", time.Since(start))
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (*auth.User, error) {
+	if s.cfg.Authenticator == nil {
+		return &auth.User{Name: "system:admin", Groups: []string{auth.GroupMasters, auth.GroupAuthenticated}}, nil
+	}
+	u, ok, err := s.cfg.Authenticator.Authenticate(r)
+	if err != nil || !ok {
+		return nil, apierrors.NewUnauthorized("Unauthorized")
+	}
+	return u, nil
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) {
+	p := r.URL.Path
+	switch {
+	case p == "/healthz" || p == "/livez" || p == "/readyz" || strings.HasPrefix(p, "/healthz/") || strings.HasPrefix(p, "/livez/") || strings.HasPrefix(p, "/readyz/"):
+		s.serveHealth(w, r)
+		return
+	}
+	if !s.authorizeNonResource(w, user, r, p) {
+		return
+	}
+	switch {
+	case p == "/version" || p == "/version/":
+		s.serveVersion(w, r)
+	case p == "/api" || p == "/api/":
+		s.serveLegacyAPIs(w, r)
+	case p == "/apis" || p == "/apis/":
+		s.serveAPIGroups(w, r)
+	case p == "/openapi/v2":
+		s.serveOpenAPIV2(w, r)
+	case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
+		s.serveOpenAPIV3(w, r)
+	case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
+		s.serveAPI(w, r, user)
+	default:
+		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+	}
+}
+
+func (s *Server) authorizeNonResource(w http.ResponseWriter, user *auth.User, r *http.Request, p string) bool {
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/") {
+		return true // resource requests are authorized once parsed
+	}
+	ok, reason := s.cfg.Authorizer.Authorize(auth.Attributes{User: user, Verb: strings.ToLower(r.Method), Path: p})
+	if !ok {
+		writeError(w, apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("%s", reason)))
+	}
+	return ok
+}
+
+// statusRecorder remembers the response code for logging, and lets streaming handlers flush.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// lookup finds the resource of a request.
+func (s *Server) lookup(info *requestInfo) *resource {
+	return s.resources[schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource}]
+}
+
+func (s *Server) namespaced(group, res string) (bool, bool) {
+	r, ok := s.byGroupResource[group+"/"+res]
+	if !ok {
+		return false, false
+	}
+	return r.namespaced, true
+}
+
+// storageCodec stores objects as Kubernetes' protobuf envelope.
+type storageCodec struct {
+	gvk   schema.GroupVersionKind
+	proto *protobuf.Serializer
+}
+
+func (c *storageCodec) Encode(obj runtime.Object) ([]byte, error) {
+	kind := obj.GetObjectKind()
+	old := kind.GroupVersionKind()
+	kind.SetGroupVersionKind(c.gvk)
+	defer kind.SetGroupVersionKind(old)
+	var b strings.Builder
+	if err := c.proto.Encode(obj, &b); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
+
+func (c *storageCodec) Decode(data []byte, into runtime.Object) error {
+	_, _, err := c.proto.Decode(data, &c.gvk, into)
+	return err
+}

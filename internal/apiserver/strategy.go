@@ -1,0 +1,301 @@
+package apiserver
+
+import (
+	"reflect"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// The strategy: what the server sets on its own when objects are created, updated and deleted.
+// Spec and status are found by reflection (every API type names them Spec and Status), so one
+// rule serves every resource; type-specific rules follow in the switch statements.
+
+func generateName(base string) string {
+	const maxNameLength, randomLength = 63, 5
+	if len(base) > maxNameLength-randomLength {
+		base = base[:maxNameLength-randomLength]
+	}
+	return base + utilrand.String(randomLength)
+}
+
+// structField returns the named field of the struct obj points to, or an invalid Value.
+func structField(obj runtime.Object, name string) reflect.Value {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	return v.Elem().FieldByName(name)
+}
+
+func copyField(dst, src runtime.Object, name string) {
+	d, s := structField(dst, name), structField(src, name)
+	if d.IsValid() && s.IsValid() && d.CanSet() {
+		d.Set(s)
+	}
+}
+
+func resetField(obj runtime.Object, name string) {
+	f := structField(obj, name)
+	if f.IsValid() && f.CanSet() {
+		f.Set(reflect.Zero(f.Type()))
+	}
+}
+
+func hasSpec(obj runtime.Object) bool { return structField(obj, "Spec").IsValid() }
+
+// prepareCreate sets what the server owns on a new object.
+func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
+	a.SetUID(types.UID(uuid.NewUUID()))
+	a.SetCreationTimestamp(metav1.NewTime(time.Now().UTC().Truncate(time.Second)))
+	a.SetResourceVersion("")
+	a.SetDeletionTimestamp(nil)
+	a.SetDeletionGracePeriodSeconds(nil)
+	a.SetSelfLink("")
+	a.SetManagedFields(nil)
+	if hasSpec(obj) {
+		a.SetGeneration(1)
+	} else {
+		a.SetGeneration(0)
+	}
+	if res.status {
+		switch res.gr.Resource {
+		case "nodes", "persistentvolumes", "namespaces":
+			// Their creators may set the initial status (nodes report capacity at registration).
+		default:
+			resetField(obj, "Status")
+		}
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		o.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&o.Spec)}
+	case *corev1.Namespace:
+		o.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
+		o.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
+		setNamespaceLabel(o)
+	case *corev1.PersistentVolume:
+		o.Status = corev1.PersistentVolumeStatus{Phase: corev1.VolumePending}
+	case *corev1.PersistentVolumeClaim:
+		o.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+	case *batchv1.Job:
+		generateJobSelector(o)
+	case *appsv1.Deployment, *appsv1.ReplicaSet, *appsv1.StatefulSet, *appsv1.DaemonSet:
+	}
+}
+
+func setNamespaceLabel(ns *corev1.Namespace) {
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels[corev1.LabelMetadataName] = ns.Name
+}
+
+// generateJobSelector gives a Job without manualSelector the selector and labels the job
+// controller relies on, keyed by the Job's UID.
+func generateJobSelector(job *batchv1.Job) {
+	if job.Spec.ManualSelector != nil && *job.Spec.ManualSelector {
+		return
+	}
+	uid := string(job.UID)
+	if job.Spec.Template.Labels == nil {
+		job.Spec.Template.Labels = map[string]string{}
+	}
+	l := job.Spec.Template.Labels
+	l[batchv1.ControllerUidLabel] = uid
+	l[batchv1.JobNameLabel] = job.Name
+	l["controller-uid"] = uid
+	l["job-name"] = job.Name
+	job.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid}}
+}
+
+// qosClass computes a pod's QoS class from its containers' requests and limits.
+func qosClass(spec *corev1.PodSpec) corev1.PodQOSClass {
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	guaranteed := true
+	any := false
+	containers := append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+	for _, c := range containers {
+		for name, q := range c.Resources.Requests {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				continue
+			}
+			if !q.IsZero() {
+				any = true
+				requests[name] = q
+			}
+		}
+		found := map[corev1.ResourceName]bool{}
+		for name, q := range c.Resources.Limits {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				continue
+			}
+			if !q.IsZero() {
+				any = true
+				found[name] = true
+				limits[name] = q
+			}
+		}
+		if !found[corev1.ResourceCPU] || !found[corev1.ResourceMemory] {
+			guaranteed = false
+		}
+		for name, req := range c.Resources.Requests {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				continue
+			}
+			if lim, ok := c.Resources.Limits[name]; !ok || lim.Cmp(req) != 0 {
+				guaranteed = false
+			}
+		}
+	}
+	switch {
+	case !any:
+		return corev1.PodQOSBestEffort
+	case guaranteed:
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
+
+// prepareUpdate keeps what an update of the object (or of its status) may not change.
+func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
+	a, _ := metaAccessor(obj)
+	o, _ := metaAccessor(old)
+	// Metadata the server owns.
+	a.SetUID(o.GetUID())
+	a.SetCreationTimestamp(o.GetCreationTimestamp())
+	a.SetDeletionTimestamp(o.GetDeletionTimestamp())
+	a.SetDeletionGracePeriodSeconds(o.GetDeletionGracePeriodSeconds())
+	a.SetGeneration(o.GetGeneration())
+	a.SetSelfLink("")
+	if a.GetManagedFields() == nil {
+		a.SetManagedFields(o.GetManagedFields())
+	}
+	switch subresource {
+	case "status":
+		copyField(obj, old, "Spec")
+		if res.gr.Resource == "namespaces" {
+			// Namespace status writes keep the namespace's labels.
+			a.SetLabels(o.GetLabels())
+		}
+	case "finalize":
+		copyField(obj, old, "Status")
+		if ns, ok := obj.(*corev1.Namespace); ok {
+			finalizers := ns.Spec.Finalizers
+			ns.Spec = old.(*corev1.Namespace).Spec
+			ns.Spec.Finalizers = finalizers
+			a.SetLabels(o.GetLabels())
+			a.SetAnnotations(o.GetAnnotations())
+		}
+	default:
+		if res.status {
+			copyField(obj, old, "Status")
+		}
+		if ns, ok := obj.(*corev1.Namespace); ok {
+			ns.Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+			setNamespaceLabel(ns)
+		}
+		if hasSpec(obj) && !equality.Semantic.DeepEqual(structField(obj, "Spec").Interface(), structField(old, "Spec").Interface()) {
+			a.SetGeneration(o.GetGeneration() + 1)
+		}
+		switch n := obj.(type) {
+		case *corev1.Service:
+			keepAllocated(n, old.(*corev1.Service))
+		case *corev1.Pod:
+			n.Status = old.(*corev1.Pod).Status
+		}
+	}
+}
+
+// keepAllocated carries allocated addresses and ports into an update that omits them, as
+// Kubernetes does, so that re-applying a manifest without clusterIP keeps the Service's IP.
+func keepAllocated(svc, old *corev1.Service) {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || old.Spec.Type == corev1.ServiceTypeExternalName {
+		return
+	}
+	if svc.Spec.ClusterIP == "" {
+		svc.Spec.ClusterIP = old.Spec.ClusterIP
+		if len(svc.Spec.ClusterIPs) == 0 {
+			svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+		}
+	}
+	if len(svc.Spec.ClusterIPs) == 0 && svc.Spec.ClusterIP == old.Spec.ClusterIP {
+		svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+	}
+	if len(svc.Spec.IPFamilies) == 0 {
+		svc.Spec.IPFamilies = old.Spec.IPFamilies
+	}
+	if svc.Spec.IPFamilyPolicy == nil {
+		svc.Spec.IPFamilyPolicy = old.Spec.IPFamilyPolicy
+	}
+	if needsNodePorts(svc) && needsNodePorts(old) {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort != 0 {
+				continue
+			}
+			for _, op := range old.Spec.Ports {
+				if op.Port == p.Port && op.Protocol == p.Protocol && op.NodePort != 0 {
+					p.NodePort = op.NodePort
+					break
+				}
+			}
+		}
+	}
+	if svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	}
+}
+
+// gracePeriod is the grace period a delete request gives the object: pods bound to a node get
+// their terminationGracePeriodSeconds (or the request's), so the kubelet can stop them.
+func gracePeriod(res *resource, obj runtime.Object, opts *metav1.DeleteOptions) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return 0
+	}
+	// Pods never scheduled, or already finished, have nothing to stop.
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if opts.GracePeriodSeconds != nil {
+		return *opts.GracePeriodSeconds
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+// needsFinalizeStep reports whether deleting the resource always goes through a terminating
+// phase (namespaces: their content is removed first by the namespace controller).
+func needsFinalizeStep(res *resource) bool {
+	return res.gr.Group == "" && res.gr.Resource == "namespaces"
+}
+
+// onMarkedForDeletion updates a type's status when it starts terminating.
+func onMarkedForDeletion(res *resource, obj runtime.Object) {
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Status.Phase = corev1.NamespaceTerminating
+		if len(ns.Spec.Finalizers) == 0 {
+			// Nothing left to finalize: a namespace without spec finalizers goes at once in
+			// Kubernetes too, but it still passes through the metadata finalizers.
+		}
+	}
+}
+
+func metaAccessor(obj runtime.Object) (metav1.Object, error) {
+	type objectMetaAccessor interface{ GetObjectMeta() metav1.Object }
+	if a, ok := obj.(objectMetaAccessor); ok {
+		return a.GetObjectMeta(), nil
+	}
+	return nil, field.InternalError(nil, nil)
+}

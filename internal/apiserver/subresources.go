@@ -1,0 +1,265 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var scaleGVK = schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
+
+// scaleOf reads the Scale of an object with spec.replicas, status.replicas and a selector.
+func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+	a, _ := metaAccessor(obj)
+	scale := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{
+		Name: a.GetName(), Namespace: a.GetNamespace(), UID: a.GetUID(),
+		ResourceVersion: a.GetResourceVersion(), CreationTimestamp: a.GetCreationTimestamp(),
+	}}
+	spec, status := structField(obj, "Spec"), structField(obj, "Status")
+	if r := spec.FieldByName("Replicas"); r.IsValid() {
+		if r.Kind() == reflect.Pointer {
+			if !r.IsNil() {
+				scale.Spec.Replicas = int32(r.Elem().Int())
+			}
+		} else {
+			scale.Spec.Replicas = int32(r.Int())
+		}
+	}
+	if r := status.FieldByName("Replicas"); r.IsValid() {
+		scale.Status.Replicas = int32(r.Int())
+	}
+	if sel := spec.FieldByName("Selector"); sel.IsValid() && !sel.IsNil() {
+		switch s := sel.Interface().(type) {
+		case *metav1.LabelSelector:
+			ls, err := metav1.LabelSelectorAsSelector(s)
+			if err != nil {
+				return nil, err
+			}
+			scale.Status.Selector = ls.String()
+		case map[string]string:
+			scale.Status.Selector = metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: s})
+		}
+	}
+	return scale, nil
+}
+
+func setReplicas(obj runtime.Object, n int32) {
+	r := structField(obj, "Spec").FieldByName("Replicas")
+	if r.Kind() == reflect.Pointer {
+		v := n
+		r.Set(reflect.ValueOf(&v))
+	} else {
+		r.SetInt(int64(n))
+	}
+}
+
+// serveScale serves the scale subresource: a Scale view of spec.replicas that can be read,
+// replaced and patched.
+func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
+	writeScale := func(code int, obj runtime.Object) {
+		scale, err := scaleOf(obj)
+		if err != nil {
+			writeError(w, apierrors.NewInternalError(err))
+			return
+		}
+		scale.GetObjectKind().SetGroupVersionKind(scaleGVK)
+		t, err := s.objectTarget(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if t.as != "" {
+			t = target{info: t.info}
+		}
+		s.writeObject(w, r, code, t, scale)
+	}
+	switch info.verb {
+	case "get":
+		obj, err := res.store.Get(ctx, res.store.Key(info.namespace, info.name))
+		if err != nil {
+			return storageError(err, res.gr, info.name)
+		}
+		writeScale(http.StatusOK, obj)
+		return nil
+	case "update", "patch":
+	default:
+		return methodNotSupported(res.gr, info.verb)
+	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	manager, err := managerName(r)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	pt := types.PatchType(r.Header.Get("Content-Type"))
+	out, _, err := s.updateObject(ctx, w, res, &requestInfo{namespace: info.namespace, name: info.name, resource: info.resource}, manager, dry, false, func(current runtime.Object) (runtime.Object, error) {
+		scale, err := scaleOf(current)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		scale.GetObjectKind().SetGroupVersionKind(scaleGVK)
+		var newScale autoscalingv1.Scale
+		if info.verb == "update" {
+			if err := json.Unmarshal(data, &newScale); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+		} else {
+			orig, _ := json.Marshal(scale)
+			var patched []byte
+			switch pt {
+			case types.JSONPatchType:
+				p, err := jsonpatch.DecodePatch(data)
+				if err != nil {
+					return nil, apierrors.NewBadRequest(err.Error())
+				}
+				patched, err = p.Apply(orig)
+				if err != nil {
+					return nil, apierrors.NewBadRequest(err.Error())
+				}
+			case types.MergePatchType:
+				patched, err = jsonpatch.MergePatch(orig, data)
+			case types.StrategicMergePatchType:
+				patched, err = strategicpatch.StrategicMergePatch(orig, data, &autoscalingv1.Scale{})
+			default:
+				return nil, unsupportedMediaType(string(pt))
+			}
+			if err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+			if err := json.Unmarshal(patched, &newScale); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+		}
+		if newScale.Spec.Replicas < 0 {
+			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.name, field.ErrorList{
+				field.Invalid(field.NewPath("spec", "replicas"), newScale.Spec.Replicas, "must be greater than or equal to 0")})
+		}
+		if rv := newScale.ResourceVersion; rv != "" && rv != scale.ResourceVersion {
+			return nil, apierrors.NewConflict(res.gr, info.name, errors.New(conflictMessage))
+		}
+		obj := current.DeepCopyObject()
+		setReplicas(obj, newScale.Spec.Replicas)
+		return obj, nil
+	})
+	if err != nil {
+		return err
+	}
+	writeScale(http.StatusOK, out)
+	return nil
+}
+
+// serveBinding serves pods/binding: the scheduler's way to assign a pod to a node.
+func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
+	if info.verb != "create" {
+		return methodNotSupported(res.gr, info.verb)
+	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var binding corev1.Binding
+	if err := json.Unmarshal(data, &binding); err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if binding.Name == "" {
+		binding.Name = info.name
+	}
+	if binding.Name != info.name {
+		return apierrors.NewBadRequest("the name of the binding does not match the pod")
+	}
+	if binding.Target.Kind != "" && binding.Target.Kind != "Node" {
+		return apierrors.NewInvalid(schema.GroupKind{Kind: "Binding"}, info.name, field.ErrorList{
+			field.NotSupported(field.NewPath("target", "kind"), binding.Target.Kind, []string{"Node", "<empty>"})})
+	}
+	if binding.Target.Name == "" {
+		return apierrors.NewInvalid(schema.GroupKind{Kind: "Binding"}, info.name, field.ErrorList{
+			field.Required(field.NewPath("target", "name"), "")})
+	}
+	key := res.store.Key(info.namespace, info.name)
+	_, err = res.store.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
+		pod := current.(*corev1.Pod).DeepCopy()
+		if pod.DeletionTimestamp != nil {
+			return nil, apierrors.NewConflict(res.gr, info.name, errors.New("pod is being deleted, cannot be assigned to a host"))
+		}
+		if binding.UID != "" && binding.UID != pod.UID {
+			return nil, apierrors.NewConflict(res.gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", binding.UID, pod.UID))
+		}
+		if pod.Spec.NodeName != "" {
+			return nil, apierrors.NewConflict(res.gr, info.name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
+		}
+		pod.Spec.NodeName = binding.Target.Name
+		for k, v := range binding.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[k] = v
+		}
+		setPodCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+		return pod, nil
+	})
+	if err != nil {
+		return storageError(err, res.gr, info.name)
+	}
+	st := &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}
+	writeJSON(w, http.StatusCreated, st)
+	return nil
+}
+
+func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == c.Type {
+			if pod.Status.Conditions[i].Status == c.Status {
+				return
+			}
+			pod.Status.Conditions[i] = c
+			return
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, c)
+}
+
+// serveEviction serves pods/eviction: a delete that PodDisruptionBudgets may refuse. Budgets
+// are not evaluated yet; the pod is deleted with the eviction's options.
+func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
+	if info.verb != "create" {
+		return methodNotSupported(res.gr, info.verb)
+	}
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var ev policyv1.Eviction
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	opts := ev.DeleteOptions
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	if _, _, err := s.deleteObject(ctx, res, info.namespace, info.name, opts); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+	return nil
+}

@@ -1,0 +1,248 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/kijabi/kijabi/internal/storage"
+)
+
+// bookmarkInterval is how often a watch that allows bookmarks is sent one.
+const bookmarkInterval = time.Minute
+
+// watch serves a watch request: optionally the current state as ADDED events (for an unset
+// or "0" resourceVersion, or sendInitialEvents=true, which ends it with a bookmark marked
+// k8s.io/initial-events-end), then every change after the starting revision, filtered by the
+// request's selectors, until the client goes, the timeout passes or storage reports an error.
+func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
+	q := r.URL.Query()
+	sel, err := s.parseSelection(q, res)
+	if err != nil {
+		return err
+	}
+	if info.name != "" {
+		// The legacy /watch/.../{name} form watches one object.
+		sel.fields = andName(sel.fields, info.name)
+	}
+	t, err := s.listTarget(r)
+	if err != nil {
+		return err
+	}
+	if t.as == "PartialObjectMetadataList" {
+		t.as = "PartialObjectMetadata"
+	}
+	if t.info.StreamSerializer == nil {
+		return apierrors.NewBadRequest("the requested media type does not support streaming")
+	}
+	bookmarks := isTrue(q.Get("allowWatchBookmarks"))
+	rv := q.Get("resourceVersion")
+	var sendInitial *bool
+	if v := q.Get("sendInitialEvents"); v != "" {
+		b := isTrue(v)
+		sendInitial = &b
+		if q.Get("resourceVersionMatch") != string(metav1.ResourceVersionMatchNotOlderThan) {
+			return apierrors.NewInvalid(res.gvk.GroupKind(), "", fieldErrorList("resourceVersionMatch", q.Get("resourceVersionMatch"),
+				"sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+		}
+		if b && !bookmarks {
+			return apierrors.NewInvalid(res.gvk.GroupKind(), "", fieldErrorList("allowWatchBookmarks", "false",
+				"sendInitialEvents requires setting allowWatchBookmarks to true"))
+		}
+	} else if q.Get("resourceVersionMatch") != "" {
+		return apierrors.NewBadRequest("resourceVersionMatch is forbidden for watch")
+	}
+	timeout := time.Duration(1800+rand.IntN(1800)) * time.Second
+	if ts := q.Get("timeoutSeconds"); ts != "" {
+		n, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil || n < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", ts))
+		}
+		if n > 0 {
+			timeout = time.Duration(n) * time.Second
+		}
+	}
+
+	var initial []runtime.Object
+	var startRev int64
+	withInitial := (sendInitial != nil && *sendInitial) || (sendInitial == nil && (rv == "" || rv == "0"))
+	if withInitial {
+		var minRev int64
+		if rv != "" && rv != "0" {
+			if minRev, err = strconv.ParseInt(rv, 10, 64); err != nil {
+				return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+			}
+		}
+		list, err := res.store.List(ctx, res.store.Prefix(info.namespace), storage.ListOptions{Filter: func(o runtime.Object) bool { return sel.matches(res, o) }})
+		if err != nil {
+			return storageError(err, res.gr, "")
+		}
+		if list.Revision < minRev {
+			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", minRev, list.Revision), 1)
+		}
+		initial, startRev = list.Items, list.Revision
+	} else if rv == "" || rv == "0" {
+		if startRev, err = res.store.CurrentRevision(ctx); err != nil {
+			return storageError(err, res.gr, "")
+		}
+	} else {
+		if startRev, err = strconv.ParseInt(rv, 10, 64); err != nil || startRev < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+		}
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	events := res.store.Watch(wctx, res.store.Prefix(info.namespace), startRev)
+
+	framer := t.info.StreamSerializer.Framer.NewFrameWriter(w)
+	flusher, _ := w.(http.Flusher)
+	ct := t.info.MediaType
+	if ct == runtime.ContentTypeProtobuf {
+		ct += ";stream=watch"
+	}
+	if t.as != "" {
+		ct = fmt.Sprintf("%s;as=%s;g=%s;v=%s", t.info.MediaType, t.as, t.asGroup, t.asVersion)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Transfer-Encoding", "chunked")
+	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	var buf bytes.Buffer
+	send := func(typ watch.EventType, obj runtime.Object) error {
+		out, err := s.transform(r, t, res, obj)
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		if err := t.info.Serializer.Encode(out, &buf); err != nil {
+			return err
+		}
+		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		if err := t.info.StreamSerializer.Serializer.Encode(ev, framer); err != nil {
+			return err
+		}
+		if flusher != nil && len(events) == 0 {
+			flusher.Flush()
+		}
+		return nil
+	}
+	bookmark := func(rev int64, initialEnd bool) error {
+		obj := res.newObj()
+		a, _ := meta.Accessor(obj)
+		a.SetResourceVersion(strconv.FormatInt(rev, 10))
+		if initialEnd {
+			a.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+		}
+		obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+		buf.Reset()
+		if err := t.info.Serializer.Encode(obj, &buf); err != nil {
+			return err
+		}
+		ev := &metav1.WatchEvent{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		if err := t.info.StreamSerializer.Serializer.Encode(ev, framer); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	for _, obj := range initial {
+		if err := send(watch.Added, obj); err != nil {
+			return nil
+		}
+	}
+	if sendInitial != nil && *sendInitial {
+		if err := bookmark(startRev, true); err != nil {
+			return nil
+		}
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	ticker := time.NewTicker(bookmarkInterval)
+	defer ticker.Stop()
+	lastRev := startRev
+	for {
+		select {
+		case <-wctx.Done():
+			return nil
+		case <-ticker.C:
+			if bookmarks {
+				// etcd answers with a progress mark on the event channel.
+				_ = res.store.RequestProgress(wctx)
+			}
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				if wctx.Err() != nil {
+					return nil
+				}
+				status := apierrors.NewInternalError(ev.Err).Status()
+				if errors.Is(ev.Err, storage.ErrCompacted) {
+					status = apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d", startRev)).Status()
+				}
+				status.Kind, status.APIVersion = "Status", "v1"
+				data, _ := jsonMarshal(&status)
+				ev := &metav1.WatchEvent{Type: string(watch.Error), Object: runtime.RawExtension{Raw: data}}
+				_ = t.info.StreamSerializer.Serializer.Encode(ev, framer)
+				if flusher != nil {
+					flusher.Flush()
+				}
+				return nil
+			case watch.Bookmark:
+				if bookmarks && ev.Revision > lastRev {
+					lastRev = ev.Revision
+					if err := bookmark(ev.Revision, false); err != nil {
+						return nil
+					}
+				}
+				continue
+			}
+			lastRev = ev.Revision
+			typ, obj := ev.Type, ev.Object
+			if !sel.empty() {
+				newMatch := ev.Type != watch.Deleted && sel.matches(res, ev.Object)
+				oldMatch := ev.PrevObject != nil && sel.matches(res, ev.PrevObject)
+				switch {
+				case ev.Type == watch.Deleted:
+					if !oldMatch {
+						continue
+					}
+				case newMatch && oldMatch:
+					typ = watch.Modified
+				case newMatch:
+					typ = watch.Added
+				case oldMatch:
+					// The object left the selection: watchers see it deleted.
+					typ = watch.Deleted
+					obj = ev.PrevObject.DeepCopyObject()
+					a, _ := meta.Accessor(obj)
+					a.SetResourceVersion(strconv.FormatInt(ev.Revision, 10))
+				default:
+					continue
+				}
+			}
+			if err := send(typ, obj); err != nil {
+				return nil
+			}
+		}
+	}
+}

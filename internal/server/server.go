@@ -1,0 +1,270 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kijabi/kijabi/internal/apiserver"
+	"github.com/kijabi/kijabi/internal/auth"
+	"github.com/kijabi/kijabi/internal/pki"
+	"github.com/kijabi/kijabi/internal/storage"
+)
+
+// Config configures a control plane.
+type Config struct {
+	// DataDir holds etcd's data (unless EtcdServers is set), the certificates and the admin
+	// kubeconfig.
+	DataDir string
+	// BindAddress and Port are where the API server listens (port 0 picks a free one).
+	BindAddress string
+	Port        int
+	// AdvertiseAddress is the address other nodes and pods use to reach the API server;
+	// by default the first non-loopback address of this host.
+	AdvertiseAddress net.IP
+	// EtcdServers, when set, are the client URLs of an external etcd cluster.
+	EtcdServers []string
+	// EtcdClientPort and EtcdPeerPort are the embedded etcd's loopback ports (0: free ones).
+	EtcdClientPort, EtcdPeerPort int
+	// ServiceCIDR is the ClusterIP range.
+	ServiceCIDR *net.IPNet
+	// NodePortRange is "min-max".
+	NodePortRange string
+	// Kubeconfig is where the admin kubeconfig is written (default DataDir/kubeconfig.yaml).
+	Kubeconfig string
+	// UnsafeNoFsync speeds up embedded etcd at the cost of durability (tests only).
+	UnsafeNoFsync bool
+	Log           *slog.Logger
+}
+
+// Running is a started control plane.
+type Running struct {
+	// URL is the API server's address, e.g. https://127.0.0.1:6443.
+	URL string
+	// Kubeconfig is the path of the admin kubeconfig.
+	Kubeconfig string
+	backend    *storage.Backend
+	http       *http.Server
+	cancel     context.CancelFunc
+	done       chan struct{}
+	stopOnce   sync.Once
+	err        error
+}
+
+// RESTConfig returns an admin client configuration.
+func (r *Running) RESTConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
+}
+
+// Stop shuts the control plane down and waits for it.
+func (r *Running) Stop() error {
+	r.stopOnce.Do(func() {
+		r.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.http.Shutdown(ctx); err != nil {
+			r.http.Close()
+		}
+		<-r.done
+		if err := r.backend.Close(); err != nil && r.err == nil {
+			r.err = err
+		}
+	})
+	return r.err
+}
+
+// Done is closed when the API server stops serving.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Start starts etcd and the API server and returns once the server accepts requests.
+func Start(ctx context.Context, cfg Config) (*Running, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: a data dir is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: creating data dir: %w", err)
+	}
+	tlsDir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.LoadOrCreateCA(tlsDir, "ca", "kijabi-ca")
+	if err != nil {
+		return nil, err
+	}
+	advertise := cfg.AdvertiseAddress
+	if advertise == nil {
+		advertise = hostAddress()
+	}
+	bind := cfg.BindAddress
+	if bind == "" {
+		bind = "0.0.0.0"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("server: listening for the API: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	serviceCIDR := cfg.ServiceCIDR
+	if serviceCIDR == nil {
+		_, serviceCIDR, _ = net.ParseCIDR("10.96.0.0/12")
+	}
+	hostname, _ := os.Hostname()
+	hosts := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	if hostname != "" {
+		hosts = append(hosts, hostname)
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), firstIP(serviceCIDR)}
+	if advertise != nil {
+		ips = append(ips, advertise)
+	}
+	certFile, keyFile, err := ca.ServingCert(tlsDir, "apiserver", "kube-apiserver", hosts, ips)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	adminCert, adminKey, err := ca.ClientCert(tlsDir, "admin", "system:admin", []string{auth.GroupMasters})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	var backend *storage.Backend
+	if len(cfg.EtcdServers) > 0 {
+		backend, err = storage.OpenExternal(ctx, cfg.EtcdServers)
+	} else {
+		backend, err = storage.OpenEmbedded(ctx, storage.EmbeddedConfig{
+			Dir: filepath.Join(cfg.DataDir, "etcd"), ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort,
+			UnsafeNoFsync: cfg.UnsafeNoFsync,
+		}, log)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	portMin, portMax, err := parsePortRange(cfg.NodePortRange)
+	if err != nil {
+		ln.Close()
+		backend.Close()
+		return nil, err
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Storage: backend, ServiceCIDR: serviceCIDR, NodePortMin: portMin, NodePortMax: portMax,
+		AdvertiseAddress: advertise, Port: port,
+		Authenticator: auth.Union{auth.ClientCert{}},
+		Authorizer:    auth.AllowAll{},
+		Log:           log,
+	})
+	if err != nil {
+		ln.Close()
+		backend.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := api.Start(runCtx); err != nil {
+		cancel()
+		ln.Close()
+		backend.Close()
+		return nil, err
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		cancel()
+		ln.Close()
+		backend.Close()
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return runCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{pair},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    ca.Pool(),
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+	}
+	url := "https://" + net.JoinHostPort(urlHost(bind), strconv.Itoa(port))
+	kubeconfig := cfg.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = filepath.Join(cfg.DataDir, "kubeconfig.yaml")
+	}
+	if err := pki.WriteKubeconfig(kubeconfig, url, ca.CertPEM, adminCert, adminKey, "kijabi", "admin"); err != nil {
+		cancel()
+		ln.Close()
+		backend.Close()
+		return nil, err
+	}
+	r := &Running{URL: url, Kubeconfig: kubeconfig, backend: backend, http: srv, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.err = err
+			log.Error("API server stopped", "err", err)
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.Stop()
+		case <-r.done:
+		}
+	}()
+	log.Info("API server ready", "url", url, "kubeconfig", kubeconfig)
+	return r, nil
+}
+
+func urlHost(bind string) string {
+	if bind == "0.0.0.0" || bind == "::" || bind == "" {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+func parsePortRange(s string) (int, int, error) {
+	if s == "" {
+		return 30000, 32767, nil
+	}
+	var lo, hi int
+	if _, err := fmt.Sscanf(s, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo || hi > 65535 {
+		return 0, 0, fmt.Errorf("server: invalid node port range %q (want MIN-MAX)", s)
+	}
+	return lo, hi, nil
+}
+
+func firstIP(cidr *net.IPNet) net.IP {
+	ip := make(net.IP, len(cidr.IP))
+	copy(ip, cidr.IP)
+	ip[len(ip)-1]++
+	return ip
+}
+
+// hostAddress is the first global unicast IPv4 address of this host, or nil.
+func hostAddress() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.To4()
+		}
+	}
+	return nil
+}

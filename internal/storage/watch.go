@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Event is one change seen by Watch.
+type Event struct {
+	// Type is Added, Modified, Deleted, Bookmark (a progress mark: Revision only) or Error.
+	Type watch.EventType
+	// Object is the object after the change; for Deleted, the last state with the
+	// deletion's revision as its resourceVersion.
+	Object runtime.Object
+	// PrevObject is the object before the change, for Modified and Deleted.
+	PrevObject runtime.Object
+	// Revision is the etcd revision of the change.
+	Revision int64
+	// Err is set for Error events: ErrCompacted, or a failure to decode or to watch.
+	Err error
+}
+
+// Watch streams the changes under keyPrefix made after revision rev (0: from now). The channel
+// is closed when ctx ends or after an Error event. Progress marks arrive as Bookmark events
+// after RequestProgress.
+func (s *Store) Watch(ctx context.Context, keyPrefix string, rev int64) <-chan Event {
+	out := make(chan Event, 100)
+	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify()}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev+1))
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wch := s.client.Watch(wctx, keyPrefix, opts...)
+	go func() {
+		defer close(out)
+		defer cancel()
+		send := func(ev Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				if resp.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted) {
+					err = fmt.Errorf("%w: revision %d", ErrCompacted, resp.CompactRevision)
+				}
+				send(Event{Type: watch.Error, Err: err})
+				return
+			}
+			if resp.IsProgressNotify() {
+				if !send(Event{Type: watch.Bookmark, Revision: resp.Header.Revision}) {
+					return
+				}
+				continue
+			}
+			for _, e := range resp.Events {
+				ev, err := s.convert(e)
+				if err != nil {
+					send(Event{Type: watch.Error, Err: err})
+					return
+				}
+				if !send(ev) {
+					return
+				}
+			}
+		}
+		if ctx.Err() == nil {
+			send(Event{Type: watch.Error, Err: errors.New("storage: etcd watch closed")})
+		}
+	}()
+	return out
+}
+
+func (s *Store) convert(e *clientv3.Event) (Event, error) {
+	kv := e.Kv
+	ev := Event{Revision: kv.ModRevision}
+	var err error
+	if e.PrevKv != nil {
+		if ev.PrevObject, err = s.decode(e.PrevKv.Value, e.PrevKv.ModRevision); err != nil {
+			return ev, err
+		}
+	}
+	switch {
+	case e.Type == mvccpb.DELETE:
+		ev.Type = watch.Deleted
+		if ev.PrevObject == nil {
+			return ev, fmt.Errorf("storage: delete event for %s without previous value", kv.Key)
+		}
+		ev.Object = ev.PrevObject.DeepCopyObject()
+		if err := setRV(ev.Object, kv.ModRevision); err != nil {
+			return ev, err
+		}
+	case e.IsCreate():
+		ev.Type = watch.Added
+		ev.Object, err = s.decode(kv.Value, kv.ModRevision)
+	default:
+		ev.Type = watch.Modified
+		ev.Object, err = s.decode(kv.Value, kv.ModRevision)
+	}
+	return ev, err
+}
+
+// RequestProgress asks etcd to send a progress mark to the watches opened with ctx's client.
+func (s *Store) RequestProgress(ctx context.Context) error {
+	return s.client.RequestProgress(clientv3.WithRequireLeader(ctx))
+}

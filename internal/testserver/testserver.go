@@ -1,0 +1,149 @@
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kijabi/kijabi/internal/server"
+)
+
+// Server is a running test control plane.
+type Server struct {
+	*server.Running
+	// Config is an admin client configuration.
+	Config *rest.Config
+	// Client is an admin clientset.
+	Client  kubernetes.Interface
+	DataDir string
+}
+
+// Options tune Start.
+type Options struct {
+	// DataDir reuses a data dir (to test restarts); by default a new temporary one.
+	DataDir string
+	// EtcdServers points the server at an external etcd.
+	EtcdServers []string
+	// Port fixes the API port (0: a free one).
+	Port int
+}
+
+// Start starts a control plane that stops when the test ends.
+func Start(t testing.TB, opts ...Options) *Server {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	dir := o.DataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	level := slog.LevelWarn
+	if os.Getenv("KIJABI_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(context.Background())
+	running, err := server.Start(ctx, server.Config{
+		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
+		UnsafeNoFsync: true, Log: log,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("starting server: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		running.Stop()
+	})
+	cfg, err := running.RESTConfig()
+	if err != nil {
+		t.Fatalf("client config: %v", err)
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("clientset: %v", err)
+	}
+	return &Server{Running: running, Config: cfg, Client: client, DataDir: dir}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// Binary builds the kijabi binary once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kijabi-test-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kijabi")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kijabi")
+		cmd.Dir = moduleRoot()
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("building kijabi: %v\n%s", buildErr, buildOut)
+	}
+	return binPath
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Result is the outcome of a command.
+type Result struct {
+	Stdout, Stderr string
+	Err            error
+}
+
+// Kubectl runs `kijabi kubectl` against s with args and returns its output.
+func (s *Server) Kubectl(t testing.TB, args ...string) Result {
+	t.Helper()
+	return s.KubectlIn(t, nil, nil, args...)
+}
+
+// KubectlIn runs kubectl with stdin and extra environment variables.
+func (s *Server) KubectlIn(t testing.TB, stdin io.Reader, env []string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), append([]string{"kubectl", "--kubeconfig", s.Kubeconfig}, args...)...)
+	cmd.Env = append(append(os.Environ(), "HOME="+s.DataDir), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
+	err := cmd.Run()
+	return Result{Stdout: out.String(), Stderr: errb.String(), Err: err}
+}
+
+// MustKubectl runs kubectl and fails the test when it fails.
+func (s *Server) MustKubectl(t testing.TB, args ...string) string {
+	t.Helper()
+	r := s.Kubectl(t, args...)
+	if r.Err != nil {
+		t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Err, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}

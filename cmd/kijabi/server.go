@@ -12,7 +12,7 @@ import (
 
 type serverFlags struct {
 	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
-	port, etcdClientPort, etcdPeerPort                                                int
+	port, etcdClientPort, etcdPeerPort                                                  int
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -599,6 +599,10 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		}
 		if uid := a.GetUID(); uid != "" && uid != cur.GetUID() {
 			return nil, apierrors.NewConflict(res.gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", cur.GetUID(), uid))
+		}
+		if a.GetResourceVersion() == "" {
+			// An unconditional update: it applies to what is stored now.
+			a.SetResourceVersion(cur.GetResourceVersion())
 		}
 		a.SetNamespace(info.namespace)
 		if !res.namespaced {

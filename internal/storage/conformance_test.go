@@ -1,0 +1,297 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	k8sjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+
+	"github.com/kijabi/kijabi/internal/storage"
+	"github.com/kijabi/kijabi/internal/testserver"
+)
+
+// The conformance suite: one set of behaviours every etcd backend must show. It runs
+// against the embedded etcd and against an external etcd server.
+
+type jsonCodec struct{ s *k8sjson.Serializer }
+
+func (c jsonCodec) Encode(obj runtime.Object) ([]byte, error) {
+	obj.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	return runtime.Encode(c.s, obj)
+}
+func (c jsonCodec) Decode(data []byte, into runtime.Object) error {
+	_, _, err := c.s.Decode(data, nil, into)
+	return err
+}
+
+func newStore(t *testing.T, b *storage.Backend) *storage.Store {
+	s := runtime.NewScheme()
+	corev1.AddToScheme(s)
+	codec := jsonCodec{k8sjson.NewSerializerWithOptions(k8sjson.DefaultMetaFactory, s, s, k8sjson.SerializerOptions{})}
+	return storage.New(b.Client, fmt.Sprintf("/registry/test-%d/configmaps/", time.Now().UnixNano()), codec, func() runtime.Object { return &corev1.ConfigMap{} })
+}
+
+func cm(ns, name, value string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Data:       map[string]string{"v": value},
+	}
+}
+
+func rv(t *testing.T, obj runtime.Object) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(obj.(*corev1.ConfigMap).ResourceVersion, 10, 64)
+	if err != nil {
+		t.Fatalf("resourceVersion %q: %v", obj.(*corev1.ConfigMap).ResourceVersion, err)
+	}
+	return n
+}
+
+func TestConformanceEmbedded(t *testing.T) {
+	b, err := storage.OpenEmbedded(context.Background(), storage.EmbeddedConfig{Dir: t.TempDir(), UnsafeNoFsync: true}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	runConformance(t, b)
+}
+
+func TestConformanceExternal(t *testing.T) {
+	url := testserver.StartEtcd(t)
+	b, err := storage.OpenExternal(context.Background(), []string{url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	runConformance(t, b)
+}
+
+func runConformance(t *testing.T, b *storage.Backend) {
+	ctx := context.Background()
+	t.Run("CreateGet", func(t *testing.T) {
+		s := newStore(t, b)
+		out, err := s.Create(ctx, s.Key("a", "one"), cm("a", "one", "1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, s.Key("a", "one"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv(t, got) != rv(t, out) || got.(*corev1.ConfigMap).Data["v"] != "1" {
+			t.Fatalf("got %+v, created %+v", got, out)
+		}
+		if _, err := s.Create(ctx, s.Key("a", "one"), cm("a", "one", "2")); !errors.Is(err, storage.ErrExists) {
+			t.Fatalf("second create: got %v, want ErrExists", err)
+		}
+		if _, err := s.Get(ctx, s.Key("a", "missing")); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("get missing: got %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("UpdateBumpsVersionOnlyOnChange", func(t *testing.T) {
+		s := newStore(t, b)
+		created, _ := s.Create(ctx, s.Key("a", "x"), cm("a", "x", "1"))
+		same, err := s.GuaranteedUpdate(ctx, s.Key("a", "x"), false, func(cur runtime.Object) (runtime.Object, error) {
+			return cur.DeepCopyObject(), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv(t, same) != rv(t, created) {
+			t.Fatalf("no-op update moved resourceVersion %d → %d", rv(t, created), rv(t, same))
+		}
+		changed, err := s.GuaranteedUpdate(ctx, s.Key("a", "x"), false, func(cur runtime.Object) (runtime.Object, error) {
+			c := cur.DeepCopyObject().(*corev1.ConfigMap)
+			c.Data["v"] = "2"
+			return c, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv(t, changed) <= rv(t, created) {
+			t.Fatalf("update did not move resourceVersion: %d → %d", rv(t, created), rv(t, changed))
+		}
+		if _, err := s.GuaranteedUpdate(ctx, s.Key("a", "nope"), false, func(cur runtime.Object) (runtime.Object, error) { return cur, nil }); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("update of missing: %v", err)
+		}
+	})
+	t.Run("ConcurrentUpdatesAllLand", func(t *testing.T) {
+		s := newStore(t, b)
+		s.Create(ctx, s.Key("a", "counter"), cm("a", "counter", "0"))
+		const writers = 8
+		var wg sync.WaitGroup
+		for i := 0; i < writers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.GuaranteedUpdate(ctx, s.Key("a", "counter"), false, func(cur runtime.Object) (runtime.Object, error) {
+					c := cur.DeepCopyObject().(*corev1.ConfigMap)
+					n, _ := strconv.Atoi(c.Data["v"])
+					c.Data["v"] = strconv.Itoa(n + 1)
+					return c, nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		got, _ := s.Get(ctx, s.Key("a", "counter"))
+		if v := got.(*corev1.ConfigMap).Data["v"]; v != strconv.Itoa(writers) {
+			t.Fatalf("counter = %s, want %d: an update was lost", v, writers)
+		}
+	})
+	t.Run("DeleteWithPrecondition", func(t *testing.T) {
+		s := newStore(t, b)
+		s.Create(ctx, s.Key("a", "d"), cm("a", "d", "1"))
+		refuse := errors.New("refused")
+		if _, err := s.Delete(ctx, s.Key("a", "d"), func(runtime.Object) error { return refuse }); !errors.Is(err, refuse) {
+			t.Fatalf("delete with failing check: %v", err)
+		}
+		if _, err := s.Get(ctx, s.Key("a", "d")); err != nil {
+			t.Fatalf("object gone after refused delete: %v", err)
+		}
+		deleted, err := s.Delete(ctx, s.Key("a", "d"), nil)
+		if err != nil || deleted.(*corev1.ConfigMap).Data["v"] != "1" {
+			t.Fatalf("delete: %v %+v", err, deleted)
+		}
+		if _, err := s.Delete(ctx, s.Key("a", "d"), nil); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+	})
+	t.Run("PagedListIsOneSnapshot", func(t *testing.T) {
+		s := newStore(t, b)
+		for i := 0; i < 7; i++ {
+			s.Create(ctx, s.Key("p", fmt.Sprintf("o%d", i)), cm("p", fmt.Sprintf("o%d", i), "1"))
+		}
+		s.Create(ctx, s.Key("other", "x"), cm("other", "x", "1"))
+		page, err := s.List(ctx, s.Prefix("p"), storage.ListOptions{Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 3 || page.Continue == "" || page.Remaining == nil || *page.Remaining != 4 {
+			t.Fatalf("first page: %d items, continue %q, remaining %v", len(page.Items), page.Continue, page.Remaining)
+		}
+		// Changes after the first page must not show in later pages.
+		s.Create(ctx, s.Key("p", "o9"), cm("p", "o9", "1"))
+		names := []string{}
+		for _, it := range page.Items {
+			names = append(names, it.(*corev1.ConfigMap).Name)
+		}
+		cont := page.Continue
+		for cont != "" {
+			next, err := s.List(ctx, s.Prefix("p"), storage.ListOptions{Limit: 3, Continue: cont})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next.Revision != page.Revision {
+				t.Fatalf("page at revision %d, first at %d", next.Revision, page.Revision)
+			}
+			for _, it := range next.Items {
+				names = append(names, it.(*corev1.ConfigMap).Name)
+			}
+			cont = next.Continue
+		}
+		if fmt.Sprint(names) != "[o0 o1 o2 o3 o4 o5 o6]" {
+			t.Fatalf("paged names %v", names)
+		}
+		all, _ := s.List(ctx, s.Prefix(""), storage.ListOptions{})
+		if len(all.Items) != 9 {
+			t.Fatalf("all namespaces: %d items, want 9", len(all.Items))
+		}
+		filtered, _ := s.List(ctx, s.Prefix(""), storage.ListOptions{Limit: 2, Filter: func(o runtime.Object) bool {
+			return o.(*corev1.ConfigMap).Name == "o5" || o.(*corev1.ConfigMap).Name == "x"
+		}})
+		if len(filtered.Items) != 2 {
+			t.Fatalf("filtered page: %d items", len(filtered.Items))
+		}
+		if _, err := s.List(ctx, s.Prefix("p"), storage.ListOptions{Continue: "garbage"}); !errors.Is(err, storage.ErrBadContinue) {
+			t.Fatalf("bad continue: %v", err)
+		}
+	})
+	t.Run("WatchFromRevision", func(t *testing.T) {
+		s := newStore(t, b)
+		start, _ := s.CurrentRevision(ctx)
+		created, _ := s.Create(ctx, s.Key("w", "a"), cm("w", "a", "1"))
+		s.GuaranteedUpdate(ctx, s.Key("w", "a"), false, func(cur runtime.Object) (runtime.Object, error) {
+			c := cur.DeepCopyObject().(*corev1.ConfigMap)
+			c.Data["v"] = "2"
+			return c, nil
+		})
+		s.Delete(ctx, s.Key("w", "a"), nil)
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		events := s.Watch(wctx, s.Prefix("w"), start)
+		want := []watch.EventType{watch.Added, watch.Modified, watch.Deleted}
+		last := int64(0)
+		for i, typ := range want {
+			ev := <-events
+			if ev.Type != typ {
+				t.Fatalf("event %d: %s (%v), want %s", i, ev.Type, ev.Err, typ)
+			}
+			if r := rv(t, ev.Object); r <= last || (i == 0 && r != rv(t, created)) {
+				t.Fatalf("event %d resourceVersion %d after %d", i, r, last)
+			} else {
+				last = r
+			}
+		}
+	})
+	t.Run("WatchCompactedRevision", func(t *testing.T) {
+		s := newStore(t, b)
+		first, _ := s.Create(ctx, s.Key("c", "a"), cm("c", "a", "1"))
+		for i := 0; i < 3; i++ {
+			s.GuaranteedUpdate(ctx, s.Key("c", "a"), false, func(cur runtime.Object) (runtime.Object, error) {
+				c := cur.DeepCopyObject().(*corev1.ConfigMap)
+				c.Data["v"] = strconv.Itoa(i + 10)
+				return c, nil
+			})
+		}
+		now, _ := s.CurrentRevision(ctx)
+		if _, err := b.Client.Compact(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		ev := <-s.Watch(wctx, s.Prefix("c"), rv(t, first))
+		if ev.Type != watch.Error || !errors.Is(ev.Err, storage.ErrCompacted) {
+			t.Fatalf("watch from compacted revision: %s %v", ev.Type, ev.Err)
+		}
+		if _, err := s.List(ctx, s.Prefix("c"), storage.ListOptions{Revision: rv(t, first)}); !errors.Is(err, storage.ErrCompacted) {
+			t.Fatalf("list at compacted revision: %v", err)
+		}
+	})
+}
+
+func TestEmbeddedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := storage.OpenEmbedded(ctx, storage.EmbeddedConfig{Dir: dir}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, b)
+	if _, err := s.Create(ctx, s.Key("r", "keep"), cm("r", "keep", "42")); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b2, err := storage.OpenEmbedded(ctx, storage.EmbeddedConfig{Dir: dir}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	s2 := storage.New(b2.Client, s.Prefix(""), nil, nil)
+	if n, err := s2.Count(ctx, s2.Key("r", "keep")); err != nil || n != 1 {
+		t.Fatalf("after restart: count %d, %v", n, err)
+	}
+}

@@ -200,8 +200,9 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 					status = apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d", startRev)).Status()
 				}
 				status.Kind, status.APIVersion = "Status", "v1"
-				data, _ := jsonMarshal(&status)
-				ev := &metav1.WatchEvent{Type: string(watch.Error), Object: runtime.RawExtension{Raw: data}}
+				buf.Reset()
+				_ = t.info.Serializer.Encode(&status, &buf)
+				ev := &metav1.WatchEvent{Type: string(watch.Error), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
 				_ = t.info.StreamSerializer.Serializer.Encode(ev, framer)
 				if flusher != nil {
 					flusher.Flush()

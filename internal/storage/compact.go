@@ -35,3 +35,13 @@ func Compact(ctx context.Context, client *clientv3.Client, interval time.Duratio
 		last = resp.Header.Revision
 	}
 }
+
+// CompactNow compacts all history before the current revision.
+func CompactNow(ctx context.Context, client *clientv3.Client) error {
+	resp, err := client.Get(ctx, "compact_rev_key", clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	_, err = client.Compact(ctx, resp.Header.Revision)
+	return err
+}

@@ -22,6 +22,31 @@ import (
 type Backend struct {
 	Client *clientv3.Client
 	server *embed.Etcd
+	// progressSafe tells whether etcd's progress notifications can be trusted to follow every
+	// event before them (etcd >= 3.4.31 or >= 3.5.13; older ones may announce a revision before
+	// delivering its events).
+	progressSafe bool
+}
+
+// ProgressSafe reports whether consistent reads may be served from a watch cache that catches
+// up through etcd progress notifications.
+func (b *Backend) ProgressSafe() bool { return b.progressSafe }
+
+// progressSafeVersion reports whether an etcd version has the fixed progress notifications.
+func progressSafeVersion(v string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major > 3 || (major == 3 && minor >= 6):
+		return true
+	case major == 3 && minor == 5:
+		return patch >= 13
+	case major == 3 && minor == 4:
+		return patch >= 31
+	}
+	return false
 }
 
 // Close closes the client and stops the embedded server, waiting for it to finish.
@@ -104,7 +129,7 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, log *slog.Logger) (*B
 		return nil, err
 	}
 	log.Debug("embedded etcd ready", "dir", cfg.Dir, "client", cu.String())
-	return &Backend{Client: client, server: srv}, nil
+	return &Backend{Client: client, server: srv, progressSafe: true}, nil
 }
 
 // OpenExternal connects to an existing etcd cluster.
@@ -119,7 +144,14 @@ func OpenExternal(ctx context.Context, endpoints []string) (*Backend, error) {
 		client.Close()
 		return nil, fmt.Errorf("storage: etcd at %v not reachable: %w", endpoints, err)
 	}
-	return &Backend{Client: client}, nil
+	safe := true
+	for _, ep := range endpoints {
+		st, err := client.Status(cctx, ep)
+		if err != nil || !progressSafeVersion(st.Version) {
+			safe = false
+		}
+	}
+	return &Backend{Client: client, progressSafe: safe}, nil
 }
 
 func newClient(endpoints []string) (*clientv3.Client, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,22 @@ func (c jsonCodec) Decode(data []byte, into runtime.Object) error {
 }
 
 func newStore(t *testing.T, b *storage.Backend) *storage.Store {
+	t.Helper()
+	st := newPlainStore(t, b)
+	if cached(t) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		if err := st.StartCache(ctx, slog.Default(), b.ProgressSafe()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// cached tells whether the test runs against the watch cache: subtests under "cached/".
+func cached(t *testing.T) bool { return strings.Contains(t.Name(), "/cached/") }
+
+func newPlainStore(t *testing.T, b *storage.Backend) *storage.Store {
 	s := runtime.NewScheme()
 	corev1.AddToScheme(s)
 	codec := jsonCodec{k8sjson.NewSerializerWithOptions(k8sjson.DefaultMetaFactory, s, s, k8sjson.SerializerOptions{})}
@@ -64,7 +81,8 @@ func TestConformanceEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	runConformance(t, b)
+	t.Run("etcd", func(t *testing.T) { runConformance(t, b) })
+	t.Run("cached", func(t *testing.T) { runConformance(t, b) })
 }
 
 func TestConformanceExternal(t *testing.T) {
@@ -74,7 +92,8 @@ func TestConformanceExternal(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	runConformance(t, b)
+	t.Run("etcd", func(t *testing.T) { runConformance(t, b) })
+	t.Run("cached", func(t *testing.T) { runConformance(t, b) })
 }
 
 func runConformance(t *testing.T, b *storage.Backend) {
@@ -248,7 +267,9 @@ func runConformance(t *testing.T, b *storage.Backend) {
 		}
 	})
 	t.Run("WatchCompactedRevision", func(t *testing.T) {
-		s := newStore(t, b)
+		// The cache, if any, starts after the compaction: the old revision is outside its
+		// window as it is outside etcd's.
+		s := newPlainStore(t, b)
 		first, _ := s.Create(ctx, s.Key("c", "a"), cm("c", "a", "1"))
 		for i := 0; i < 3; i++ {
 			s.GuaranteedUpdate(ctx, s.Key("c", "a"), false, func(cur runtime.Object) (runtime.Object, error) {
@@ -260,6 +281,13 @@ func runConformance(t *testing.T, b *storage.Backend) {
 		now, _ := s.CurrentRevision(ctx)
 		if _, err := b.Client.Compact(ctx, now); err != nil {
 			t.Fatal(err)
+		}
+		if cached(t) {
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			if err := s.StartCache(cctx, slog.Default(), b.ProgressSafe()); err != nil {
+				t.Fatal(err)
+			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()

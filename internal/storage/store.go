@@ -41,6 +41,8 @@ type Store struct {
 	codec   Codec
 	prefix  string
 	newFunc func() runtime.Object
+	// cache, once started, serves lists and watches from memory.
+	cache *cacher
 }
 
 // New returns a Store for objects under prefix (which must end in "/"). newFunc returns an
@@ -240,8 +242,13 @@ func (s *Store) Delete(ctx context.Context, key string, check func(current runti
 
 // ListOptions selects what List returns.
 type ListOptions struct {
-	// Revision to read at; 0 reads the latest.
+	// Revision to read at exactly; 0 reads the latest.
 	Revision int64
+	// MinRevision, with Revision 0, accepts any state at least this recent (resourceVersion
+	// with resourceVersionMatch=NotOlderThan).
+	MinRevision int64
+	// Stale, with Revision 0, accepts whatever state is at hand (resourceVersion "0").
+	Stale bool
 	// Limit is the most items to return; 0 means all.
 	Limit int64
 	// Continue resumes a previous paged list; it carries its own revision.
@@ -252,7 +259,9 @@ type ListOptions struct {
 
 // ListResult is one page of a list.
 type ListResult struct {
-	Items    []runtime.Object
+	Items []runtime.Object
+	// Keys are the items' etcd keys.
+	Keys     []string
 	Revision int64
 	// Continue is set when more items may follow.
 	Continue string
@@ -267,7 +276,20 @@ type continueToken struct {
 }
 
 // List reads the objects under keyPrefix (from Prefix), at one revision.
+//
+// With the cache started, lists at the latest (or a minimum) revision are served from memory:
+// a consistent list first waits until the cache has caught up with etcd's current revision.
+// Later pages of a paged list are read from etcd at the first page's revision.
 func (s *Store) List(ctx context.Context, keyPrefix string, opts ListOptions) (*ListResult, error) {
+	if s.cache != nil && opts.Revision == 0 && opts.Continue == "" {
+		if res, ok, err := s.cache.list(ctx, keyPrefix, opts); ok || err != nil {
+			return res, err
+		}
+	}
+	return s.listEtcd(ctx, keyPrefix, opts)
+}
+
+func (s *Store) listEtcd(ctx context.Context, keyPrefix string, opts ListOptions) (*ListResult, error) {
 	start := keyPrefix
 	rev := opts.Revision
 	if opts.Continue != "" {
@@ -315,6 +337,7 @@ func (s *Store) List(ctx context.Context, keyPrefix string, opts ListOptions) (*
 				continue
 			}
 			res.Items = append(res.Items, obj)
+			res.Keys = append(res.Keys, string(kv.Key))
 			if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit {
 				more := i < len(resp.Kvs)-1 || resp.More
 				if more {
@@ -359,7 +382,7 @@ func decodeContinue(token, keyPrefix string) (*continueToken, error) {
 	return &tok, nil
 }
 
-// CurrentRevision returns etcd's current revision.
+// CurrentRevision returns etcd's current revision (a round trip to etcd).
 func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 	resp, err := s.client.Get(ctx, s.prefix, clientv3.WithLimit(1), clientv3.WithCountOnly())
 	if err != nil {

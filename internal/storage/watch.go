@@ -26,12 +26,26 @@ type Event struct {
 	Revision int64
 	// Err is set for Error events: ErrCompacted, or a failure to decode or to watch.
 	Err error
+	// Key is the etcd key of the object.
+	Key string
+	// memo holds encodings of this event shared by every watcher that sends it.
+	memo *memo
 }
 
 // Watch streams the changes under keyPrefix made after revision rev (0: from now). The channel
 // is closed when ctx ends or after an Error event. Progress marks arrive as Bookmark events
 // after RequestProgress.
+//
+// With the cache started, watches are served from memory: one etcd watch per resource feeds
+// every watcher, and a window of recent events lets watchers resume from a revision.
 func (s *Store) Watch(ctx context.Context, keyPrefix string, rev int64) <-chan Event {
+	if s.cache != nil {
+		return s.cache.watch(ctx, keyPrefix, rev)
+	}
+	return s.watchEtcd(ctx, keyPrefix, rev)
+}
+
+func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64) <-chan Event {
 	out := make(chan Event, 100)
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify()}
 	if rev > 0 {
@@ -84,7 +98,7 @@ func (s *Store) Watch(ctx context.Context, keyPrefix string, rev int64) <-chan E
 
 func (s *Store) convert(e *clientv3.Event) (Event, error) {
 	kv := e.Kv
-	ev := Event{Revision: kv.ModRevision}
+	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key)}
 	var err error
 	if e.PrevKv != nil {
 		if ev.PrevObject, err = s.decode(e.PrevKv.Value, e.PrevKv.ModRevision); err != nil {

@@ -14,7 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newKubectlCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newKubectlCommand(), newVersionCommand())
 	return root
 }
 
@@ -39,4 +39,12 @@ func defaultDataDir() string {
 		return ".kijabi"
 	}
 	return home + "/.kijabi"
+}
+
+// defaultKubeconfig is $KUBECONFIG, or the local server's admin kubeconfig.
+func defaultKubeconfig() string {
+	if k := os.Getenv("KUBECONFIG"); k != "" {
+		return k
+	}
+	return defaultDataDir() + "/kubeconfig.yaml"
 }

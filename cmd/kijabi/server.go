@@ -13,6 +13,7 @@ import (
 type serverFlags struct {
 	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
 	port, etcdClientPort, etcdPeerPort                                                  int
+	apiOnly                                                                             bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -34,7 +35,7 @@ func (f *serverFlags) config() (server.Config, error) {
 	cfg := server.Config{
 		DataDir: f.dataDir, BindAddress: f.bind, Port: f.port, NodePortRange: f.nodePorts,
 		Kubeconfig: f.kubeconfig, EtcdClientPort: f.etcdClientPort, EtcdPeerPort: f.etcdPeerPort,
-		Log: newLogger(f.logLevel),
+		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly,
 	}
 	_, cidr, err := net.ParseCIDR(f.serviceCIDR)
 	if err != nil {
@@ -77,6 +78,7 @@ func newAPIServerCommand() *cobra.Command {
 		Short: "Run the API server alone (--etcd-servers for an external etcd cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.apiOnly = true
 			cfg, err := f.config()
 			if err != nil {
 				return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/auth"
+	"github.com/kijabi/kijabi/internal/controllermanager"
 	"github.com/kijabi/kijabi/internal/pki"
 	"github.com/kijabi/kijabi/internal/storage"
 )
@@ -46,7 +47,9 @@ type Config struct {
 	Kubeconfig string
 	// UnsafeNoFsync speeds up embedded etcd at the cost of durability (tests only).
 	UnsafeNoFsync bool
-	Log           *slog.Logger
+	// DisableControllers runs the API server without the controller manager.
+	DisableControllers bool
+	Log                *slog.Logger
 }
 
 // Running is a started control plane.
@@ -61,6 +64,9 @@ type Running struct {
 	done       chan struct{}
 	stopOnce   sync.Once
 	err        error
+	// components are the in-process clients of the API (controllers, scheduler...).
+	components     sync.WaitGroup
+	stopComponents context.CancelFunc
 }
 
 // RESTConfig returns an admin client configuration.
@@ -71,6 +77,9 @@ func (r *Running) RESTConfig() (*rest.Config, error) {
 // Stop shuts the control plane down and waits for it.
 func (r *Running) Stop() error {
 	r.stopOnce.Do(func() {
+		// Components first, while the API still answers (they release their leases).
+		r.stopComponents()
+		r.components.Wait()
 		r.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -211,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		backend.Close()
 		return nil, err
 	}
-	r := &Running{URL: url, Kubeconfig: kubeconfig, backend: backend, http: srv, cancel: cancel, done: make(chan struct{})}
+	r := &Running{URL: url, Kubeconfig: kubeconfig, backend: backend, http: srv, cancel: cancel, done: make(chan struct{}), stopComponents: func() {}}
 	go func() {
 		defer close(r.done)
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -227,6 +236,24 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		}
 	}()
 	log.Info("API server ready", "url", url, "kubeconfig", kubeconfig)
+	componentCtx, stopComponents := context.WithCancel(runCtx)
+	r.stopComponents = stopComponents
+	if !cfg.DisableControllers {
+		cmCert, cmKey, err := ca.ClientCert(tlsDir, "controller-manager", "system:kube-controller-manager", nil)
+		if err != nil {
+			r.Stop()
+			return nil, err
+		}
+		cmConfig := &rest.Config{Host: url, TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertFile: cmCert, KeyFile: cmKey}}
+		r.components.Add(1)
+		go func() {
+			defer r.components.Done()
+			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true, Log: log.With("component", "controller-manager")})
+			if err != nil && componentCtx.Err() == nil {
+				log.Error("controller manager stopped", "err", err)
+			}
+		}()
+	}
 	return r, nil
 }
 

@@ -38,6 +38,9 @@ type Options struct {
 	EtcdServers []string
 	// Port fixes the API port (0: a free one).
 	Port int
+	// Controllers runs the controller manager too. Off by default, so that a test of one
+	// controller can run its own copy without another one competing.
+	Controllers bool
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -59,7 +62,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
-		UnsafeNoFsync: true, Log: log,
+		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers,
 	})
 	if err != nil {
 		cancel()

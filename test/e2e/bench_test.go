@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,11 +16,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kijabi/kijabi/internal/server"
-	"github.com/kijabi/kijabi/internal/testserver"
 )
 
 // BenchmarkStartToReady measures `kijabi server` start-up (embedded etcd, certificates, API)
@@ -41,16 +44,43 @@ func BenchmarkStartToReady(b *testing.B) {
 	}
 }
 
-// BenchmarkAPIThroughput runs create, get, list, update and delete phases over 5,000 pods with
-// 16 concurrent clients and reports per-phase throughput and latency percentiles.
+// rssMiB reads a process's resident set size.
+func rssMiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkAPIThroughput runs `kijabi server` as its own process (default settings, fsync on)
+// and drives create, get, list, update and delete phases over 5,000 pods with CLIENTS
+// concurrent clients (default 16), with 100 watchers on the namespace during the update phase.
+// It reports throughput, latency percentiles, watch delivery delay and the server's RSS.
 func BenchmarkAPIThroughput(b *testing.B) {
-	const objects, clients = 5000, 16
-	s := testserver.Start(b)
-	cfg := rest.CopyConfig(s.Config)
+	clients := 16
+	if c, err := strconv.Atoi(os.Getenv("CLIENTS")); err == nil && c > 0 {
+		clients = c
+	}
+	const objects, watchers = 5000, 100
+	dir := b.TempDir()
+	ports := freePortsB(b, 3)
+	cmd := startBinaryB(b, dir, ports)
+	cfg, err := clientcmd.BuildConfigFromFlags("", dir+"/kubeconfig.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
 	cfg.QPS, cfg.Burst = -1, 0
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	c := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
+	b.ReportMetric(rssMiB(cmd.Process.Pid), "idle-rss-MiB")
 	pods := c.CoreV1().Pods("default")
 	pod := func(i int) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%05d", i), Labels: map[string]string{"app": "bench"}},
@@ -88,20 +118,88 @@ func BenchmarkAPIThroughput(b *testing.B) {
 	}
 	for iter := 0; iter < b.N; iter++ {
 		phase("create", objects, func(i int) error { _, err := pods.Create(ctx, pod(i), metav1.CreateOptions{}); return err })
+		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-5k-pods-MiB")
 		phase("get", objects, func(i int) error { _, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{}); return err })
+		phase("list", 50, func(i int) error {
+			_, err := pods.List(ctx, metav1.ListOptions{})
+			return err
+		})
 		phase("list500", 100, func(i int) error {
 			_, err := pods.List(ctx, metav1.ListOptions{Limit: 500})
 			return err
 		})
+
+		// 100 watchers follow the namespace through the update phase; each must see every
+		// update, in order.
+		list, _ := pods.List(ctx, metav1.ListOptions{Limit: 1})
+		var acked sync.Map // resourceVersion → ack time
+		delays := make([][]time.Duration, watchers)
+		var wwg sync.WaitGroup
+		wctx, cancel := context.WithCancel(ctx)
+		ready := make(chan struct{}, watchers)
+		for w := 0; w < watchers; w++ {
+			wi, err := pods.Watch(wctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ready <- struct{}{}
+			wwg.Add(1)
+			go func(w int, wi watch.Interface) {
+				defer wwg.Done()
+				defer wi.Stop()
+				last := int64(0)
+				for len(delays[w]) < objects {
+					ev, ok := <-wi.ResultChan()
+					if !ok {
+						b.Errorf("watcher %d closed after %d events", w, len(delays[w]))
+						return
+					}
+					p, isPod := ev.Object.(*corev1.Pod)
+					if !isPod || ev.Type != watch.Modified {
+						continue
+					}
+					rv, _ := strconv.ParseInt(p.ResourceVersion, 10, 64)
+					if rv <= last {
+						b.Errorf("watcher %d: out of order %d after %d", w, rv, last)
+					}
+					last = rv
+					now := time.Now()
+					var d time.Duration
+					if at, ok := acked.Load(p.ResourceVersion); ok {
+						d = now.Sub(at.(time.Time))
+					}
+					delays[w] = append(delays[w], max(d, 0))
+				}
+			}(w, wi)
+		}
 		phase("update", objects, func(i int) error {
 			p, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			p.Labels["v"] = "2"
-			_, err = pods.Update(ctx, p, metav1.UpdateOptions{})
+			out, err := pods.Update(ctx, p, metav1.UpdateOptions{})
+			if err == nil {
+				acked.Store(out.ResourceVersion, time.Now())
+			}
 			return err
 		})
-		phase("delete", objects, func(i int) error { return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{}) })
+		wwg.Wait()
+		cancel()
+		var all []time.Duration
+		for _, d := range delays {
+			all = append(all, d...)
+		}
+		if len(all) > 0 {
+			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "watch-delay-p50-ms")
+			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "watch-delay-p99-ms")
+		}
+		phase("create-more", objects, func(i int) error {
+			_, err := pods.Create(ctx, pod(objects+i), metav1.CreateOptions{})
+			return err
+		})
+		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-10k-pods-MiB")
+		phase("delete", 2*objects, func(i int) error { return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{}) })
 	}
 }

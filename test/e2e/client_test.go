@@ -25,6 +25,11 @@ import (
 
 func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
+	pollTB(t, timeout, what, cond)
+}
+
+func pollTB(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
 	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		return cond()
 	})

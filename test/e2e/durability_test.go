@@ -22,6 +22,15 @@ import (
 
 // startBinary runs `kijabi server` as its own process on free ports and waits until it answers.
 func startBinary(t *testing.T, dir string, apiPort, etcdClient, etcdPeer int) (*exec.Cmd, kubernetes.Interface) {
+	return startBinaryTB(t, dir, apiPort, etcdClient, etcdPeer)
+}
+
+func startBinaryB(b *testing.B, dir string, ports []int) *exec.Cmd {
+	cmd, _ := startBinaryTB(b, dir, ports[0], ports[1], ports[2])
+	return cmd
+}
+
+func startBinaryTB(t testing.TB, dir string, apiPort, etcdClient, etcdPeer int) (*exec.Cmd, kubernetes.Interface) {
 	t.Helper()
 	cmd := exec.Command(testserver.Binary(t), "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(apiPort), "--etcd-client-port", strconv.Itoa(etcdClient),
@@ -35,7 +44,7 @@ func startBinary(t *testing.T, dir string, apiPort, etcdClient, etcdPeer int) (*
 		cmd.Wait()
 	})
 	var client kubernetes.Interface
-	poll(t, 60*time.Second, "server to answer", func() (bool, error) {
+	pollTB(t, 60*time.Second, "server to answer", func() (bool, error) {
 		cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig.yaml"))
 		if err != nil {
 			return false, nil
@@ -54,7 +63,11 @@ func startBinary(t *testing.T, dir string, apiPort, etcdClient, etcdPeer int) (*
 	return cmd, client
 }
 
-func freePorts(t *testing.T, n int) []int {
+func freePortsB(b *testing.B, n int) []int { return freePortsTB(b, n) }
+
+func freePorts(t *testing.T, n int) []int { return freePortsTB(t, n) }
+
+func freePortsTB(t testing.TB, n int) []int {
 	var ports []int
 	for i := 0; i < n; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

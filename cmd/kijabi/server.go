@@ -14,6 +14,7 @@ type serverFlags struct {
 	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
 	port, etcdClientPort, etcdPeerPort                                                  int
 	apiOnly                                                                             bool
+	simulatedNodes                                                                      int
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -29,13 +30,14 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.etcdClientPort, "etcd-client-port", 2379, "loopback client port of the embedded etcd")
 	fl.IntVar(&f.etcdPeerPort, "etcd-peer-port", 2380, "loopback peer port of the embedded etcd")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.IntVar(&f.simulatedNodes, "simulated-nodes", 0, "run this many simulated nodes (no containers) in the server")
 }
 
 func (f *serverFlags) config() (server.Config, error) {
 	cfg := server.Config{
 		DataDir: f.dataDir, BindAddress: f.bind, Port: f.port, NodePortRange: f.nodePorts,
 		Kubeconfig: f.kubeconfig, EtcdClientPort: f.etcdClientPort, EtcdPeerPort: f.etcdPeerPort,
-		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly,
+		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly, SimulatedNodes: f.simulatedNodes,
 	}
 	_, cidr, err := net.ParseCIDR(f.serviceCIDR)
 	if err != nil {

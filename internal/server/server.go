@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/kijabi/kijabi/internal/auth"
 	"github.com/kijabi/kijabi/internal/controllermanager"
 	"github.com/kijabi/kijabi/internal/pki"
+	"github.com/kijabi/kijabi/internal/simnode"
 	"github.com/kijabi/kijabi/internal/storage"
 )
 
@@ -49,7 +51,9 @@ type Config struct {
 	UnsafeNoFsync bool
 	// DisableControllers runs the API server without the controller manager.
 	DisableControllers bool
-	Log                *slog.Logger
+	// SimulatedNodes runs this many simulated nodes (internal/simnode) in the process.
+	SimulatedNodes int
+	Log            *slog.Logger
 }
 
 // Running is a started control plane.
@@ -239,12 +243,11 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	componentCtx, stopComponents := context.WithCancel(runCtx)
 	r.stopComponents = stopComponents
 	if !cfg.DisableControllers {
-		cmCert, cmKey, err := ca.ClientCert(tlsDir, "controller-manager", "system:kube-controller-manager", nil)
+		cmConfig, err := componentConfig(ca, tlsDir, url, "controller-manager", "system:kube-controller-manager", nil)
 		if err != nil {
 			r.Stop()
 			return nil, err
 		}
-		cmConfig := &rest.Config{Host: url, TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertFile: cmCert, KeyFile: cmKey}}
 		r.components.Add(1)
 		go func() {
 			defer r.components.Done()
@@ -254,7 +257,47 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			}
 		}()
 	}
+	if cfg.SimulatedNodes > 0 {
+		if err := r.startSimnodes(componentCtx, ca, tlsDir, url, cfg.SimulatedNodes, log); err != nil {
+			r.Stop()
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// componentConfig returns a client configuration with its own client certificate.
+func componentConfig(ca *pki.CA, tlsDir, url, name, user string, groups []string) (*rest.Config, error) {
+	cert, key, err := ca.ClientCert(tlsDir, name, user, groups)
+	if err != nil {
+		return nil, err
+	}
+	return &rest.Config{Host: url, TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertFile: cert, KeyFile: key}}, nil
+}
+
+func (r *Running) startSimnodes(ctx context.Context, ca *pki.CA, tlsDir, url string, n int, log *slog.Logger) error {
+	rc, err := componentConfig(ca, tlsDir, url, "simnode", "system:node:simulated", []string{"system:nodes"})
+	if err != nil {
+		return err
+	}
+	rc.QPS, rc.Burst = 1000, 2000
+	rc.UserAgent = "kijabi-simnode"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	c, err := simnode.New(simnode.Config{Client: client, Nodes: n, Log: log.With("component", "simnode")})
+	if err != nil {
+		return err
+	}
+	r.components.Add(1)
+	go func() {
+		defer r.components.Done()
+		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("simulated nodes stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 func urlHost(bind string) string {

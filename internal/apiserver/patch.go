@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/mergepatch"
@@ -76,19 +77,20 @@ func (s *Server) patch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 			if patched, err = p.Apply(original); err != nil {
-				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.gr, info.name, err.Error(), 0, false)
+				// As in Kubernetes, the details of a failed operation are not in the response.
+				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
 			}
 		case types.MergePatchType:
 			if patched, err = jsonpatch.MergePatch(original, data); err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 		case types.StrategicMergePatchType:
+			var patchMap map[string]any
+			if err := json.Unmarshal(data, &patchMap); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
 			if patched, err = strategicpatch.StrategicMergePatch(original, data, res.newObj()); err != nil {
-				var syntax *json.SyntaxError
-				if errors.As(err, &syntax) || errors.Is(err, mergepatch.ErrBadJSONDoc) {
-					return nil, apierrors.NewBadRequest(err.Error())
-				}
-				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.gr, info.name, err.Error(), 0, false)
+				return nil, strategicPatchError(err)
 			}
 		}
 		obj, err := s.decodeWith(w, jsonInfo, validation, res, patched, res.gvk)
@@ -166,6 +168,20 @@ func (s *Server) apply(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	s.respond(w, r, http.StatusOK, res, out)
 	return nil
+}
+
+// strategicPatchError maps a strategic merge patch failure to the status Kubernetes returns:
+// malformed patches are bad requests, unsupported list shapes unprocessable.
+func strategicPatchError(err error) error {
+	switch {
+	case errors.Is(err, mergepatch.ErrBadJSONDoc), errors.Is(err, mergepatch.ErrBadPatchFormatForPrimitiveList),
+		errors.Is(err, mergepatch.ErrBadPatchFormatForRetainKeys), errors.Is(err, mergepatch.ErrBadPatchFormatForSetElementOrderList),
+		errors.Is(err, mergepatch.ErrUnsupportedStrategicMergePatchFormat):
+		return apierrors.NewBadRequest(err.Error())
+	case errors.Is(err, mergepatch.ErrNoListOfLists), errors.Is(err, mergepatch.ErrPatchContentNotMatchRetainKeys):
+		return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
+	}
+	return apierrors.NewInternalError(err)
 }
 
 func asStatus(err error) error {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -33,6 +35,9 @@ type resourceDef struct {
 	fields func(obj runtime.Object) fields.Set
 	// storagePrefix overrides the etcd key prefix; by default "<group>/<name>" ("<name>" for core).
 	storagePrefix string
+	// review makes this a create-only resource that is computed, never stored (access and
+	// identity reviews): it answers a request's object from the requesting user.
+	review reviewFunc
 }
 
 func all(s ...string) []string { return s }
@@ -144,6 +149,16 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &storagev1.VolumeAttachment{} }, newList: func() runtime.Object { return &storagev1.VolumeAttachmentList{} }},
 		{group: "scheduling.k8s.io", version: "v1", name: "priorityclasses", kind: "PriorityClass", shortNames: all("pc"),
 			newObj: func() runtime.Object { return &schedulingv1.PriorityClass{} }, newList: func() runtime.Object { return &schedulingv1.PriorityClassList{} }},
+		{group: "authentication.k8s.io", version: "v1", name: "selfsubjectreviews", kind: "SelfSubjectReview",
+			newObj: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }, review: reviewSelfSubject},
+		{group: "authorization.k8s.io", version: "v1", name: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview",
+			newObj: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }, review: reviewSelfSubjectAccess},
+		{group: "authorization.k8s.io", version: "v1", name: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview",
+			newObj: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }, review: reviewSelfSubjectRules},
+		{group: "authorization.k8s.io", version: "v1", name: "subjectaccessreviews", kind: "SubjectAccessReview",
+			newObj: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }, review: reviewSubjectAccess},
+		{group: "authorization.k8s.io", version: "v1", name: "localsubjectaccessreviews", kind: "LocalSubjectAccessReview", namespaced: true,
+			newObj: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }, review: reviewLocalSubjectAccess},
 		{group: "policy", version: "v1", name: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true, shortNames: all("pdb"), status: true,
 			newObj: func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, newList: func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }},
 	}

@@ -63,6 +63,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		writeError(w, apierrors.NewForbidden(res.gr, info.name, errors.New(msg)))
 		return
 	}
+	if res.review != nil {
+		if err := s.serveReview(w, r, res, info, user); err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	if res.namespaced && info.namespace == "" && info.verb != "list" && info.verb != "watch" {
 		writeError(w, apierrors.NewNotFound(res.gr, info.name))
 		return

@@ -116,6 +116,21 @@ func New(cfg Config) (*Server, error) {
 				prefix = def.group + "/" + def.name
 			}
 		}
+		if def.review != nil {
+			// Reviews are computed per request: no storage, printer or field managers.
+			r.printer = printers.Default()
+			s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
+			s.byGroupResource[def.group+"/"+def.name] = r
+			if _, ok := groupVersions[def.group]; !ok {
+				groupOrder = append(groupOrder, def.group)
+			}
+			if !contains(groupVersions[def.group], def.version) {
+				groupVersions[def.group] = append(groupVersions[def.group], def.version)
+			}
+			oas = append(oas, openapi.Resource{Group: def.group, Version: def.version, Kind: def.kind, Resource: def.name,
+				Namespaced: def.namespaced, Verbs: r.verbs()})
+			continue
+		}
 		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", &storageCodec{gvk: r.gvk, proto: proto}, def.newObj)
 		if p, ok := printers.For(def.group, def.name); ok {
 			r.printer = p
@@ -167,6 +182,9 @@ func contains(list []string, s string) bool {
 }
 
 func (r *resource) verbs() []string {
+	if r.review != nil {
+		return []string{"create"}
+	}
 	return []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 }
 

@@ -75,6 +75,7 @@ func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
 			resetField(obj, "Status")
 		}
 	}
+	normalize(obj)
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&o.Spec)}
@@ -89,6 +90,21 @@ func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
 	case *batchv1.Job:
 		generateJobSelector(o)
 	case *appsv1.Deployment, *appsv1.ReplicaSet, *appsv1.StatefulSet, *appsv1.DaemonSet:
+	}
+}
+
+// normalize rewrites write-only input fields into the fields they stand for, as Kubernetes'
+// conversion to its internal types does: a Secret's stringData is merged into data (winning
+// over data for the same key) and never stored.
+func normalize(obj runtime.Object) {
+	if sec, ok := obj.(*corev1.Secret); ok && sec.StringData != nil {
+		if sec.Data == nil && len(sec.StringData) > 0 {
+			sec.Data = make(map[string][]byte, len(sec.StringData))
+		}
+		for k, v := range sec.StringData {
+			sec.Data[k] = []byte(v)
+		}
+		sec.StringData = nil
 	}
 }
 
@@ -206,6 +222,7 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 		if hasSpec(obj) && !equality.Semantic.DeepEqual(structField(obj, "Spec").Interface(), structField(old, "Spec").Interface()) {
 			a.SetGeneration(o.GetGeneration() + 1)
 		}
+		normalize(obj)
 		switch n := obj.(type) {
 		case *corev1.Service:
 			keepAllocated(n, old.(*corev1.Service))

@@ -28,6 +28,7 @@ func newKubectlCommand() *cobra.Command {
 // runKubectl runs the upstream kubectl with args. Without KUBECONFIG or --kubeconfig it uses
 // the local server's admin kubeconfig, as k3s does.
 func runKubectl(args []string) int {
+	setKubectlVersion()
 	if os.Getenv("KUBECONFIG") == "" && !hasKubeconfigFlag(args) {
 		local := filepath.Join(defaultDataDir(), "kubeconfig.yaml")
 		if _, err := os.Stat(local); err == nil {

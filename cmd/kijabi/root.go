@@ -14,7 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newSimnodeCommand(), newKubectlCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newSchedulerCommand(), newControllerManagerCommand(), newSimnodeCommand(), newKubectlCommand(), newVersionCommand())
 	return root
 }
 

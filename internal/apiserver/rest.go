@@ -255,28 +255,31 @@ func (sel *selection) matches(res *resource, obj runtime.Object) bool {
 	return sel.fields.Empty() || sel.fields.Matches(res.fieldSet(obj))
 }
 
-// listRevision maps a list's resourceVersion and resourceVersionMatch onto an etcd revision
-// (0: the latest).
-func listRevision(q map[string][]string) (int64, error) {
+// listRevision maps a list's resourceVersion and resourceVersionMatch onto storage options:
+// "" is the latest state (a consistent read), "0" any recent state, N with Exact that
+// revision, and N otherwise any state at least that recent.
+func listRevision(q map[string][]string) (storage.ListOptions, error) {
 	rv, match := first(q["resourceVersion"]), first(q["resourceVersionMatch"])
 	if rv == "" || rv == "0" {
 		if match == string(metav1.ResourceVersionMatchExact) {
-			return 0, apierrors.NewBadRequest("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"\" or \"0\"")
+			return storage.ListOptions{}, apierrors.NewBadRequest("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"\" or \"0\"")
 		}
-		return 0, nil
+		if match != "" && match != string(metav1.ResourceVersionMatchNotOlderThan) {
+			return storage.ListOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersionMatch %q", match))
+		}
+		return storage.ListOptions{Stale: rv == "0"}, nil
 	}
 	n, err := strconv.ParseInt(rv, 10, 64)
 	if err != nil || n < 0 {
-		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+		return storage.ListOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
 	}
 	switch match {
 	case string(metav1.ResourceVersionMatchExact):
-		return n, nil
+		return storage.ListOptions{Revision: n}, nil
 	case "", string(metav1.ResourceVersionMatchNotOlderThan):
-		// Reading the latest state satisfies "not older than".
-		return 0, nil
+		return storage.ListOptions{MinRevision: n}, nil
 	}
-	return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersionMatch %q", match))
+	return storage.ListOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersionMatch %q", match))
 }
 
 func first(v []string) string {
@@ -296,7 +299,7 @@ func (s *Server) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	rev, err := listRevision(q)
+	opts, err := listRevision(q)
 	if err != nil {
 		return err
 	}
@@ -310,7 +313,7 @@ func (s *Server) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if cont != "" && q.Get("resourceVersion") != "" && q.Get("resourceVersion") != "0" {
 		return apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
 	}
-	opts := storage.ListOptions{Revision: rev, Limit: limit, Continue: cont}
+	opts.Limit, opts.Continue = limit, cont
 	if !sel.empty() {
 		opts.Filter = func(o runtime.Object) bool { return sel.matches(res, o) }
 	}
@@ -876,7 +879,7 @@ func markForDeletion(res *resource, a metav1.Object, obj runtime.Object, opts *m
 		return true
 	}
 	grace := gracePeriod(res, obj, opts)
-	if len(finalizers) == 0 && grace == 0 && !needsFinalizeStep(res) {
+	if len(finalizers) == 0 && grace == 0 && !pendingSpecFinalizers(obj) {
 		return false
 	}
 	now := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))

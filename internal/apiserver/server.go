@@ -204,6 +204,14 @@ func (r *resource) subresources() []string {
 // Run serves until ctx ends, then stops background work. It runs the etcd compactor and
 // bootstraps the built-in objects.
 func (s *Server) Start(ctx context.Context) error {
+	for _, r := range s.resources {
+		if r.store == nil {
+			continue // reviews are answered, never stored
+		}
+		if err := r.store.StartCache(ctx, s.log, s.cfg.Storage.ProgressSafe()); err != nil {
+			return err
+		}
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
 	}

@@ -292,20 +292,11 @@ func gracePeriod(res *resource, obj runtime.Object, opts *metav1.DeleteOptions) 
 	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
-// needsFinalizeStep reports whether deleting the resource always goes through a terminating
-// phase (namespaces: their content is removed first by the namespace controller).
-func needsFinalizeStep(res *resource) bool {
-	return res.gr.Group == "" && res.gr.Resource == "namespaces"
-}
 
 // onMarkedForDeletion updates a type's status when it starts terminating.
 func onMarkedForDeletion(res *resource, obj runtime.Object) {
 	if ns, ok := obj.(*corev1.Namespace); ok {
 		ns.Status.Phase = corev1.NamespaceTerminating
-		if len(ns.Spec.Finalizers) == 0 {
-			// Nothing left to finalize: a namespace without spec finalizers goes at once in
-			// Kubernetes too, but it still passes through the metadata finalizers.
-		}
 	}
 }
 

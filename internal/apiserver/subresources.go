@@ -121,7 +121,11 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 		scale.GetObjectKind().SetGroupVersionKind(scaleGVK)
 		var newScale autoscalingv1.Scale
 		if info.verb == "update" {
-			if err := json.Unmarshal(data, &newScale); err != nil {
+			bi, err := s.bodyInfo(r)
+			if err != nil {
+				return nil, err
+			}
+			if _, _, err := bi.Serializer.Decode(data, &scaleGVK, &newScale); err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 		} else {

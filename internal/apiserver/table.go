@@ -57,7 +57,7 @@ func (s *Server) toTable(r *http.Request, t target, res *resource, obj runtime.O
 			pom.ObjectMeta = objectMeta(items[i])
 			rowObj = pom
 		case "Object":
-			rowObj = items[i]
+			rowObj = items[i].DeepCopyObject()
 			rowObj.GetObjectKind().SetGroupVersionKind(res.gvk)
 		}
 		buf.Reset()
@@ -95,7 +95,7 @@ func toPartial(t target, obj runtime.Object) (runtime.Object, error) {
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		p.TypeMeta = metav1.TypeMeta{}
+		p.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}
 		list.Items = append(list.Items, *p)
 	}
 	return list, nil

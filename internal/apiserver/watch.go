@@ -122,16 +122,34 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		flusher.Flush()
 	}
 	var buf bytes.Buffer
-	send := func(typ watch.EventType, obj runtime.Object) error {
-		out, err := s.transform(r, t, res, obj)
+	// encode renders one object. Objects from storage are shared (the watch cache hands the
+	// same object to every watcher), so it works on a copy.
+	encode := func(obj runtime.Object) ([]byte, error) {
+		out, err := s.transform(r, t, res, obj.DeepCopyObject())
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := t.info.Serializer.Encode(out, &b); err != nil {
+			return nil, err
+		}
+		return bytes.TrimRight(b.Bytes(), "\n"), nil
+	}
+	memoKey := t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
+	// send writes one event; from, when set, is the stored event obj comes from unchanged,
+	// whose encoding all watchers share.
+	send := func(typ watch.EventType, obj runtime.Object, from *storage.Event) error {
+		var raw []byte
+		var err error
+		if from != nil {
+			raw, err = from.Encoded(memoKey, func() ([]byte, error) { return encode(obj) })
+		} else {
+			raw, err = encode(obj)
+		}
 		if err != nil {
 			return err
 		}
-		buf.Reset()
-		if err := t.info.Serializer.Encode(out, &buf); err != nil {
-			return err
-		}
-		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}
 		if err := t.info.StreamSerializer.Serializer.Encode(ev, framer); err != nil {
 			return err
 		}
@@ -162,7 +180,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil
 	}
 	for _, obj := range initial {
-		if err := send(watch.Added, obj); err != nil {
+		if err := send(watch.Added, obj, nil); err != nil {
 			return nil
 		}
 	}
@@ -218,7 +236,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 				continue
 			}
 			lastRev = ev.Revision
-			typ, obj := ev.Type, ev.Object
+			typ, obj, from := ev.Type, ev.Object, &ev
 			if !sel.empty() {
 				newMatch := ev.Type != watch.Deleted && sel.matches(res, ev.Object)
 				oldMatch := ev.PrevObject != nil && sel.matches(res, ev.PrevObject)
@@ -233,7 +251,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 					typ = watch.Added
 				case oldMatch:
 					// The object left the selection: watchers see it deleted.
-					typ = watch.Deleted
+					typ, from = watch.Deleted, nil
 					obj = ev.PrevObject.DeepCopyObject()
 					a, _ := meta.Accessor(obj)
 					a.SetResourceVersion(strconv.FormatInt(ev.Revision, 10))
@@ -241,7 +259,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 					continue
 				}
 			}
-			if err := send(typ, obj); err != nil {
+			if err := send(typ, obj, from); err != nil {
 				return nil
 			}
 		}

@@ -4,19 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"time"
 
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
+	"github.com/kijabi/kijabi/internal/controller/deployment"
 	"github.com/kijabi/kijabi/internal/controller/namespace"
+	"github.com/kijabi/kijabi/internal/controller/replicaset"
+	"github.com/kijabi/kijabi/internal/leader"
 )
 
 // Config configures a controller manager.
@@ -28,9 +26,7 @@ type Config struct {
 	// LeaderElection makes the manager hold the kube-system/kube-controller-manager Lease
 	// while it acts. Disable it only when a single manager can ever run.
 	LeaderElection bool
-	// Identity names this manager in the Lease (default hostname_uuid).
-	Identity string
-	Log      *slog.Logger
+	Log            *slog.Logger
 }
 
 // controller is what every controller offers the manager.
@@ -56,40 +52,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.LeaderElection {
 		return runControllers(ctx, cfg, rc, client)
 	}
-	id := cfg.Identity
-	if id == "" {
-		host, _ := os.Hostname()
-		id = host + "_" + string(uuid.NewUUID())
-	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1ObjectMeta("kube-system", "kube-controller-manager"),
-		Client:     client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-	}
-	errc := make(chan error, 1)
-	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   15 * time.Second,
-		RenewDeadline:   10 * time.Second,
-		RetryPeriod:     2 * time.Second,
-		ReleaseOnCancel: true,
-		Name:            "kube-controller-manager",
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(lctx context.Context) {
-				cfg.Log.Info("controller manager is the leader", "identity", id)
-				errc <- runControllers(lctx, cfg, rc, client)
-			},
-			OnStoppedLeading: func() {
-				cfg.Log.Info("controller manager lost leadership", "identity", id)
-			},
-		},
+	var err2 error
+	leader.Run(ctx, client, "kube-controller-manager", cfg.Log, func(lctx context.Context) {
+		err2 = runControllers(lctx, cfg, rc, client)
 	})
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return ctx.Err()
+	if err2 != nil {
+		return err2
 	}
+	return ctx.Err()
 }
 
 func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kubernetes.Interface) error {
@@ -100,7 +70,9 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 	disco := memory.NewMemCacheClient(client.Discovery())
 	factory := informers.NewSharedInformerFactory(client, 0)
 	controllers := map[string]controller{
-		"namespace": namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
+		"namespace":  namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
+		"replicaset": replicaset.New(client, factory.Core().V1().Pods(), factory.Apps().V1().ReplicaSets()),
+		"deployment": deployment.New(client, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(), factory.Core().V1().Pods()),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -49,7 +49,8 @@ type Config struct {
 	Kubeconfig string
 	// UnsafeNoFsync speeds up embedded etcd at the cost of durability (tests only).
 	UnsafeNoFsync bool
-	// DisableControllers runs the API server without the controller manager.
+	// DisableControllers runs the API server without the controller manager and the
+	// scheduler.
 	DisableControllers bool
 	// SimulatedNodes runs this many simulated nodes (internal/simnode) in the process.
 	SimulatedNodes int
@@ -254,6 +255,18 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true, Log: log.With("component", "controller-manager")})
 			if err != nil && componentCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
+			}
+		}()
+		schedConfig, err := componentConfig(ca, tlsDir, url, "scheduler", "system:kube-scheduler", nil)
+		if err != nil {
+			r.Stop()
+			return nil, err
+		}
+		r.components.Add(1)
+		go func() {
+			defer r.components.Done()
+			if err := RunScheduler(componentCtx, schedConfig, true, log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
+				log.Error("scheduler stopped", "err", err)
 			}
 		}()
 	}

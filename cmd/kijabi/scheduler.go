@@ -1,0 +1,29 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kijabi/kijabi/internal/server"
+)
+
+func newSchedulerCommand() *cobra.Command {
+	var kubeconfig, logLevel string
+	var leaderElect bool
+	cmd := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Run the scheduler against an API server: binds pending pods to nodes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			return server.RunScheduler(cmd.Context(), rc, leaderElect, newLogger(logLevel))
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig of the API server")
+	cmd.Flags().BoolVar(&leaderElect, "leader-elect", true, "hold the kube-scheduler Lease while scheduling, so that only one scheduler acts")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,522 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
+)
+
+// controllerKind is the kind of the objects this controller owns pods for.
+var controllerKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+
+// Controller keeps the pods of every ReplicaSet at its desired count.
+type Controller struct {
+	client kubernetes.Interface
+
+	podLister  corelisters.PodLister
+	rsLister   appslisters.ReplicaSetLister
+	podsSynced cache.InformerSynced
+	rsSynced   cache.InformerSynced
+
+	queue        workqueue.TypedRateLimitingInterface[string]
+	expectations *expectations
+	broadcaster  record.EventBroadcaster
+	recorder     record.EventRecorder
+	clock        clock.Clock
+}
+
+// Option configures a Controller.
+type Option func(*Controller)
+
+// WithClock makes the controller read time from clk (tests pass a fake clock).
+func WithClock(clk clock.Clock) Option { return func(c *Controller) { c.clock = clk } }
+
+// WithEventRecorder makes the controller record events with r instead of its own broadcaster.
+func WithEventRecorder(r record.EventRecorder) Option { return func(c *Controller) { c.recorder = r } }
+
+// New returns a ReplicaSet controller that reads pods and ReplicaSets from the given informers
+// and writes through client.
+func New(client kubernetes.Interface, podInformer coreinformers.PodInformer, rsInformer appsinformers.ReplicaSetInformer, opts ...Option) *Controller {
+	c := &Controller{
+		client:     client,
+		podLister:  podInformer.Lister(),
+		rsLister:   rsInformer.Lister(),
+		podsSynced: podInformer.Informer().HasSynced,
+		rsSynced:   rsInformer.Informer().HasSynced,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"},
+		),
+		clock: clock.RealClock{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.expectations = newExpectations(c.clock)
+	if c.recorder == nil {
+		c.broadcaster = record.NewBroadcaster()
+		c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"})
+	}
+	if _, err := rsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: c.updateRS,
+		DeleteFunc: c.deleteRS,
+	}); err != nil {
+		utilruntime.HandleError(fmt.Errorf("replicaset controller: adding event handler: %w", err))
+	}
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	}); err != nil {
+		utilruntime.HandleError(fmt.Errorf("replicaset controller: adding event handler: %w", err))
+	}
+	return c
+}
+
+// Run runs workers until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx)
+	if c.broadcaster != nil {
+		c.broadcaster.StartStructuredLogging(3)
+		c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+		defer c.broadcaster.Shutdown()
+	}
+	logger.Info("Starting replicaset controller")
+	defer logger.Info("Shutting down replicaset controller")
+
+	if !cache.WaitForCacheSync(ctx.Done(), c.podsSynced, c.rsSynced) {
+		return
+	}
+	for range max(workers, 1) {
+		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextItem(ctx) {
+	}
+}
+
+func (c *Controller) processNextItem(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing ReplicaSet failed", "replicaset", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// --- event handlers: they only enqueue keys (and note observed pod creations/deletions).
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) updateRS(old, cur any) {
+	if old.(*appsv1.ReplicaSet).ResourceVersion == cur.(*appsv1.ReplicaSet).ResourceVersion {
+		return
+	}
+	c.enqueue(cur)
+}
+
+func (c *Controller) deleteRS(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.expectations.forget(key)
+	c.queue.Add(key)
+}
+
+// resolveControllerRef returns the ReplicaSet ref names, if it exists with ref's UID.
+func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
+	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
+	if err != nil || rs.UID != ref.UID {
+		return nil
+	}
+	return rs
+}
+
+// replicaSetsSelecting returns the ReplicaSets whose selector matches the (orphan) pod.
+func (c *Controller) replicaSetsSelecting(pod *corev1.Pod) []*appsv1.ReplicaSet {
+	all, err := c.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []*appsv1.ReplicaSet
+	for _, rs := range all {
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+func (c *Controller) addPod(obj any) {
+	pod := obj.(*corev1.Pod)
+	if pod.DeletionTimestamp != nil {
+		// Seen already terminating (e.g. after a restart): a deletion as far as we are concerned.
+		c.deletePod(pod)
+		return
+	}
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		rs := c.resolveControllerRef(pod.Namespace, ref)
+		if rs == nil {
+			return
+		}
+		key, err := cache.MetaNamespaceKeyFunc(rs)
+		if err != nil {
+			return
+		}
+		c.expectations.creationObserved(key)
+		c.queue.Add(key)
+		return
+	}
+	for _, rs := range c.replicaSetsSelecting(pod) {
+		c.enqueue(rs)
+	}
+}
+
+func (c *Controller) updatePod(old, cur any) {
+	oldPod, curPod := old.(*corev1.Pod), cur.(*corev1.Pod)
+	if oldPod.ResourceVersion == curPod.ResourceVersion {
+		return
+	}
+	labelsChanged := !labels.Equals(oldPod.Labels, curPod.Labels)
+	if curPod.DeletionTimestamp != nil {
+		// Graceful deletion has begun: the pod stops counting now, so tell its owner.
+		c.deletePod(curPod)
+		if labelsChanged {
+			c.deletePod(oldPod)
+		}
+		return
+	}
+	curRef, oldRef := metav1.GetControllerOfNoCopy(curPod), metav1.GetControllerOfNoCopy(oldPod)
+	refChanged := (curRef == nil) != (oldRef == nil) || curRef != nil && oldRef != nil && curRef.UID != oldRef.UID
+	if refChanged && oldRef != nil {
+		if rs := c.resolveControllerRef(oldPod.Namespace, oldRef); rs != nil {
+			c.enqueue(rs)
+		}
+	}
+	if curRef != nil {
+		rs := c.resolveControllerRef(curPod.Namespace, curRef)
+		if rs == nil {
+			return
+		}
+		c.enqueue(rs)
+		if rs.Spec.MinReadySeconds > 0 && !controllerutil.IsPodReady(oldPod) && controllerutil.IsPodReady(curPod) {
+			// Look again once the pod has been ready long enough to be available.
+			if key, err := cache.MetaNamespaceKeyFunc(rs); err == nil {
+				c.queue.AddAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
+			}
+		}
+		return
+	}
+	if labelsChanged || refChanged {
+		for _, rs := range c.replicaSetsSelecting(curPod) {
+			c.enqueue(rs)
+		}
+	}
+}
+
+func (c *Controller) deletePod(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
+		if !ok {
+			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %#v", obj))
+			return
+		}
+		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
+			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %#v", obj))
+			return
+		}
+	}
+	ref := metav1.GetControllerOfNoCopy(pod)
+	if ref == nil {
+		return
+	}
+	rs := c.resolveControllerRef(pod.Namespace, ref)
+	if rs == nil {
+		return
+	}
+	key, err := cache.MetaNamespaceKeyFunc(rs)
+	if err != nil {
+		return
+	}
+	c.expectations.deletionObserved(key, pod.Namespace+"/"+pod.Name)
+	c.queue.Add(key)
+}
+
+// --- sync
+
+// sync makes the ReplicaSet named by key own the right number of pods and reports its status.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Invalid ReplicaSet key", "key", key)
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.expectations.forget(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	needsSync := c.expectations.satisfied(key)
+	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Invalid ReplicaSet selector", "replicaset", key)
+		return nil
+	}
+	all, err := c.podLister.Pods(namespace).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var active []*corev1.Pod
+	for _, p := range all {
+		if controllerutil.IsPodActive(p) {
+			active = append(active, p)
+		}
+	}
+	pods, err := c.claimPods(ctx, rs, selector, active)
+	if err != nil {
+		return err
+	}
+
+	var manageErr error
+	if needsSync && rs.DeletionTimestamp == nil {
+		var deleted sets.Set[types.UID]
+		deleted, manageErr = c.manageReplicas(ctx, key, rs, pods)
+		if deleted.Len() > 0 {
+			// Report pods we just deleted as gone, so that nobody (the deployment controller)
+			// counts them as available while our informer catches up.
+			kept := pods[:0:0]
+			for _, p := range pods {
+				if !deleted.Has(p.UID) {
+					kept = append(kept, p)
+				}
+			}
+			pods = kept
+		}
+	}
+
+	now := c.clock.Now()
+	status := calculateStatus(rs, pods, manageErr, now)
+	if !statusEqual(rs.Status, status) {
+		rs = rs.DeepCopy()
+		rs.Status = status
+		rs, err = c.client.AppsV1().ReplicaSets(namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if manageErr == nil {
+		if after, ok := nextAvailable(rs, pods, now); ok {
+			c.queue.AddAfter(key, after)
+		}
+	}
+	return manageErr
+}
+
+// claimPods adopts matching orphans, releases owned pods that stopped matching and returns
+// the pods the ReplicaSet owns.
+func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	return controllerutil.Claim(ctx, controllerutil.Claimer{
+		Owner:     rs,
+		OwnerKind: controllerKind,
+		Selector:  selector,
+		CanAdopt: controllerutil.RecheckOwner(rs, func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+		}),
+		Patch: func(ctx context.Context, namespace, name string, patch []byte) error {
+			_, err := c.client.CoreV1().Pods(namespace).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			return err
+		},
+	}, pods)
+}
+
+// manageReplicas creates or deletes pods to bring the ReplicaSet to its desired count. It
+// returns the UIDs of the pods it deleted.
+func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) (sets.Set[types.UID], error) {
+	logger := klog.FromContext(ctx)
+	diff := replicaDiff(rs, len(pods))
+	switch {
+	case diff > 0:
+		c.expectations.expectCreations(key, diff)
+		logger.V(2).Info("Too few replicas", "replicaset", key, "need", diff)
+		ok, err := slowStartBatch(diff, slowStartInitialBatchSize, func() error {
+			err := c.createPod(ctx, rs)
+			if err != nil && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+				return nil // the namespace is going away; nothing to report
+			}
+			return err
+		})
+		// Pods we never got to create (or failed to) will never be observed.
+		for range diff - ok {
+			c.expectations.creationObserved(key)
+		}
+		return nil, err
+	case diff < 0:
+		n := -diff
+		related, err := c.relatedPods(rs)
+		if err != nil {
+			return nil, err
+		}
+		victims := podsToDelete(pods, related, n, c.clock.Now())
+		podKeys := make([]string, len(victims))
+		for i, p := range victims {
+			podKeys[i] = p.Namespace + "/" + p.Name
+		}
+		c.expectations.expectDeletions(key, podKeys)
+		logger.V(2).Info("Too many replicas", "replicaset", key, "deleting", n)
+		var (
+			mu      sync.Mutex
+			deleted = sets.New[types.UID]()
+			errs    []error
+			wg      sync.WaitGroup
+		)
+		for i, p := range victims {
+			wg.Go(func() {
+				err := c.deletePodObject(ctx, rs, p)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					c.expectations.deletionObserved(key, podKeys[i])
+					if !apierrors.IsNotFound(err) {
+						errs = append(errs, err)
+						return
+					}
+				}
+				deleted.Insert(p.UID)
+			})
+		}
+		wg.Wait()
+		return deleted, errors.Join(errs...)
+	}
+	return nil, nil
+}
+
+// relatedPods returns the pods of every ReplicaSet with the same controller as rs (its
+// siblings in a Deployment), or just rs's pods when it has none.
+func (c *Controller) relatedPods(rs *appsv1.ReplicaSet) ([]*corev1.Pod, error) {
+	owners := sets.New(rs.UID)
+	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
+		all, err := c.rsLister.ReplicaSets(rs.Namespace).List(labels.Everything())
+		if err != nil {
+			return nil, err
+		}
+		for _, other := range all {
+			if r := metav1.GetControllerOfNoCopy(other); r != nil && r.UID == ref.UID {
+				owners.Insert(other.UID)
+			}
+		}
+	}
+	pods, err := c.podLister.Pods(rs.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for _, p := range pods {
+		if r := metav1.GetControllerOfNoCopy(p); r != nil && owners.Has(r.UID) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// podFromTemplate builds a pod for rs from its template.
+func podFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
+	t := rs.Spec.Template.DeepCopy()
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName:    rs.Name + "-",
+			Namespace:       rs.Namespace,
+			Labels:          t.Labels,
+			Annotations:     t.Annotations,
+			Finalizers:      t.Finalizers,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, controllerKind)},
+		},
+		Spec: t.Spec,
+	}
+}
+
+func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
+	pod := podFromTemplate(rs)
+	if len(pod.Labels) == 0 {
+		return fmt.Errorf("unable to create pods, no labels")
+	}
+	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+		}
+		return err
+	}
+	c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %v", created.Name)
+	return nil
+}
+
+func (c *Controller) deletePodObject(ctx context.Context, rs *appsv1.ReplicaSet, pod *corev1.Pod) error {
+	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+		}
+		return err
+	}
+	c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", pod.Name)
+	return nil
+}

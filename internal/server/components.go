@@ -1,0 +1,42 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kijabi/kijabi/internal/leader"
+	"github.com/kijabi/kijabi/internal/scheduler"
+)
+
+// RunScheduler runs the scheduler against the API server at rc until ctx ends, acting only
+// while it holds the kube-scheduler Lease when leaderElect is set.
+func RunScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, log *slog.Logger) error {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = 2000, 4000
+	rc.UserAgent = "kijabi-scheduler"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	run := func(ctx context.Context) {
+		factory := informers.NewSharedInformerFactory(client, 0)
+		s, err := scheduler.New(scheduler.Config{Client: client, Informers: factory, Log: log})
+		if err != nil {
+			log.Error("scheduler", "err", err)
+			return
+		}
+		factory.Start(ctx.Done())
+		defer factory.Shutdown()
+		s.Run(ctx)
+	}
+	if !leaderElect {
+		run(ctx)
+		return nil
+	}
+	leader.Run(ctx, client, "kube-scheduler", log, run)
+	return nil
+}

@@ -127,7 +127,7 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &discoveryv1.EndpointSlice{} }, newList: func() runtime.Object { return &discoveryv1.EndpointSliceList{} }},
 		{group: "coordination.k8s.io", version: "v1", name: "leases", kind: "Lease", namespaced: true,
 			newObj: func() runtime.Object { return &coordinationv1.Lease{} }, newList: func() runtime.Object { return &coordinationv1.LeaseList{} }},
-		{group: "events.k8s.io", version: "v1", name: "events", kind: "Event", namespaced: true, shortNames: all("ev"),
+		{group: "events.k8s.io", version: "v1", name: "events", kind: "Event", namespaced: true, shortNames: all("ev"), storagePrefix: "events",
 			newObj: func() runtime.Object { return &eventsv1.Event{} }, newList: func() runtime.Object { return &eventsv1.EventList{} }},
 
 		{group: "rbac.authorization.k8s.io", version: "v1", name: "roles", kind: "Role", namespaced: true,

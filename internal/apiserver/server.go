@@ -131,7 +131,11 @@ func New(cfg Config) (*Server, error) {
 				Namespaced: def.namespaced, Verbs: r.verbs()})
 			continue
 		}
-		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", &storageCodec{gvk: r.gvk, proto: proto}, def.newObj)
+		var codec storage.Codec = &storageCodec{gvk: r.gvk, proto: proto}
+		if r.gvk.Group == "events.k8s.io" {
+			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto}}
+		}
+		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", codec, def.newObj)
 		if p, ok := printers.For(def.group, def.name); ok {
 			r.printer = p
 		} else {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -311,5 +312,43 @@ func compactAll(t *testing.T, s *testserver.Server) {
 	t.Helper()
 	if err := s.Compact(context.Background()); err != nil {
 		t.Fatalf("compacting: %v", err)
+	}
+}
+
+// TestEventsTwoAPIs: core/v1 and events.k8s.io/v1 Events are two views of the same objects.
+func TestEventsTwoAPIs(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	now := metav1.NowMicro()
+	_, err := s.Client.CoreV1().Events("default").Create(ctx, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "core-ev"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "p1"},
+		Reason:         "Started", Message: "started container", Type: corev1.EventTypeNormal,
+		Source: corev1.EventSource{Component: "kubelet"}, Count: 2,
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Client.EventsV1().Events("default").Get(ctx, "core-ev", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Regarding.Name != "p1" || ev.Note != "started container" || ev.DeprecatedCount != 2 || ev.DeprecatedSource.Component != "kubelet" {
+		t.Fatalf("events.k8s.io view: %+v", ev)
+	}
+	_, err = s.Client.EventsV1().Events("default").Create(ctx, &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "new-ev"}, EventTime: now, ReportingController: "kijabi.io/test",
+		ReportingInstance: "test-1", Action: "Testing", Reason: "Tested", Note: "a note", Type: corev1.EventTypeWarning,
+		Regarding: corev1.ObjectReference{Kind: "Node", Name: "n1"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Message != "a note" || list.Items[0].ReportingController != "kijabi.io/test" {
+		t.Fatalf("core view of an events.k8s.io event: %+v", list.Items)
 	}
 }

@@ -292,7 +292,6 @@ func gracePeriod(res *resource, obj runtime.Object, opts *metav1.DeleteOptions) 
 	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
-
 // onMarkedForDeletion updates a type's status when it starts terminating.
 func onMarkedForDeletion(res *resource, obj runtime.Object) {
 	if ns, ok := obj.(*corev1.Namespace); ok {

@@ -1,4 +1,4 @@
-package scheduler
+package scheduler_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/testserver"
 )
 
@@ -24,8 +25,8 @@ func createNode(ctx context.Context, t *testing.T, c kubernetes.Interface, name,
 		t.Fatalf("create node %s: %v", name, err)
 	}
 	created.Status = v1.NodeStatus{
-		Capacity:    rl("cpu", cpu, "memory", mem, "pods", "110"),
-		Allocatable: rl("cpu", cpu, "memory", mem, "pods", "110"),
+		Capacity:    scheduler.RL("cpu", cpu, "memory", mem, "pods", "110"),
+		Allocatable: scheduler.RL("cpu", cpu, "memory", mem, "pods", "110"),
 		Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
 	}
@@ -38,7 +39,7 @@ func createPod(ctx context.Context, t *testing.T, c kubernetes.Interface, ns, na
 	t.Helper()
 	p := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1.PodSpec{Containers: []v1.Container{{Name: "c", Image: "busybox",
-			Resources: v1.ResourceRequirements{Requests: rl("cpu", cpu, "memory", mem)}}}}}
+			Resources: v1.ResourceRequirements{Requests: scheduler.RL("cpu", cpu, "memory", mem)}}}}}
 	out, err := c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create pod %s: %v", name, err)
@@ -88,7 +89,7 @@ func TestIntegration(t *testing.T) {
 	if os.Getenv("KIJABI_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	sched, err := New(Config{Client: c, Informers: factory, Seed: 1,
+	sched, err := scheduler.New(scheduler.Config{Client: c, Informers: factory, Seed: 1,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +132,8 @@ func TestIntegration(t *testing.T) {
 		}
 		for _, e := range evs.Items {
 			if e.InvolvedObject.Name == "big" && e.Reason == "FailedScheduling" {
-				if e.Type != v1.EventTypeWarning || e.Message != want || e.Source.Component != DefaultSchedulerName ||
-					e.ReportingController != DefaultSchedulerName {
+				if e.Type != v1.EventTypeWarning || e.Message != want || e.Source.Component != scheduler.DefaultSchedulerName ||
+					e.ReportingController != scheduler.DefaultSchedulerName {
 					return false, fmt.Errorf("unexpected event %+v", e)
 				}
 				return true, nil

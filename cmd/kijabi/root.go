@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 func newRootCommand() *cobra.Command {
@@ -23,7 +24,10 @@ func newLogger(level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	// client-go logs through klog (leader election, reflectors): send it to the same place.
+	klog.SetSlogLogger(log)
+	return log
 }
 
 // defaultDataDir is /var/lib/kijabi for root and ~/.kijabi otherwise.

@@ -12,6 +12,8 @@ import (
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/kijabi/kijabi/internal/apiserver/openapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
@@ -233,25 +235,48 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, t targe
 	s.writeObject(w, r, http.StatusOK, t, list)
 }
 
+// openapiDocs waits for the OpenAPI documents.
+func (s *Server) openapiDocs(r *http.Request) (*openapi.Documents, error) {
+	select {
+	case <-s.openapiReady:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	if s.openapiErr != nil {
+		return nil, apierrors.NewInternalError(s.openapiErr)
+	}
+	return s.openapi, nil
+}
+
 func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
+	docs, err := s.openapiDocs(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	accept := r.Header.Get("Accept")
 	if strings.Contains(accept, "application/com.github.proto-openapi.spec.v2") {
 		w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
-		w.Write(s.openapi.V2Proto())
+		w.Write(docs.V2Proto())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(s.openapi.V2JSON())
+	w.Write(docs.V2JSON())
 }
 
 func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
+	docs, err := s.openapiDocs(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	p := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/openapi/v3"), "/")
 	if p == "" {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(s.openapi.V3Root())
+		w.Write(docs.V3Root())
 		return
 	}
-	doc, hash, ok := s.openapi.V3(p)
+	doc, hash, ok := docs.V3(p)
 	if !ok {
 		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -55,9 +56,12 @@ type Server struct {
 	// byGroupResource finds a resource by group and plural name (for request parsing).
 	byGroupResource map[string]*resource
 	groups          []groupInfo
-	openapi         *openapi.Documents
-	alloc           *allocator
-	start           time.Time
+	// openapi is set once openapiReady is closed (see openapiDocs).
+	openapi      *openapi.Documents
+	openapiErr   error
+	openapiReady chan struct{}
+	alloc        *allocator
+	start        time.Time
 }
 
 type groupInfo struct {
@@ -167,11 +171,19 @@ func New(cfg Config) (*Server, error) {
 	for _, g := range groupOrder {
 		s.groups = append(s.groups, groupInfo{name: g, versions: groupVersions[g]})
 	}
-	docs, err := openapi.Build(s.scheme, oas)
-	if err != nil {
-		return nil, fmt.Errorf("apiserver: building OpenAPI: %w", err)
-	}
-	s.openapi = docs
+	// The OpenAPI documents take a few hundred milliseconds to build: that happens in the
+	// background, and only requests for them wait.
+	s.openapiReady = make(chan struct{})
+	go func() {
+		defer close(s.openapiReady)
+		s.openapi, s.openapiErr = openapi.Build(s.scheme, oas)
+		if s.openapiErr != nil {
+			s.log.Error("building OpenAPI documents", "err", s.openapiErr)
+		}
+		// Building allocates tens of MiB that are garbage now: give them back to the OS
+		// rather than carry them in the resident set.
+		debug.FreeOSMemory()
+	}()
 	s.alloc = newAllocator(cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax)
 	return s, nil
 }

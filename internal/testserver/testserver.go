@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/kijabi/kijabi/internal/server"
 )
@@ -59,6 +60,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	klog.SetSlogLogger(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,

@@ -50,6 +50,11 @@ func (s *Server) admitDelete(ctx context.Context, res *resource, namespace, name
 }
 
 func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Object, dry bool) error {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if err := s.admitPod(ctx, pod); err != nil {
+			return err
+		}
+	}
 	if svc, ok := obj.(*corev1.Service); ok {
 		if err := s.ensureAllocator(ctx); err != nil {
 			return err

@@ -22,6 +22,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			return err
 		}
 	}
+	for i := range systemPriorityClasses {
+		if err := s.ensure(ctx, "scheduling.k8s.io/priorityclasses", "", systemPriorityClasses[i].DeepCopy()); err != nil {
+			return err
+		}
+	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},

@@ -42,6 +42,8 @@ type Options struct {
 	// Controllers runs the controller manager too. Off by default, so that a test of one
 	// controller can run its own copy without another one competing.
 	Controllers bool
+	// SimulatedNodes runs this many simulated nodes in the server.
+	SimulatedNodes int
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -64,7 +66,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
-		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers,
+		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
 	})
 	if err != nil {
 		cancel()

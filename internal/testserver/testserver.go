@@ -62,7 +62,8 @@ func Start(t testing.TB, opts ...Options) *Server {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	klog.SetSlogLogger(log)
+	// klog is process-wide: point it at the test log once, before any client runs.
+	klogOnce.Do(func() { klog.SetSlogLogger(log) })
 	ctx, cancel := context.WithCancel(context.Background())
 	running, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
@@ -87,6 +88,8 @@ func Start(t testing.TB, opts ...Options) *Server {
 	}
 	return &Server{Running: running, Config: cfg, Client: client, DataDir: dir}
 }
+
+var klogOnce sync.Once
 
 var (
 	buildOnce sync.Once

@@ -25,14 +25,19 @@ func startBinary(t *testing.T, dir string, apiPort, etcdClient, etcdPeer int) (*
 	return startBinaryTB(t, dir, apiPort, etcdClient, etcdPeer)
 }
 
-func startBinaryB(b *testing.B, dir string, ports []int) *exec.Cmd {
-	cmd, _ := startBinaryTB(b, dir, ports[0], ports[1], ports[2])
+// startAPIServerB runs `kijabi apiserver` (embedded etcd and the API server, no controllers).
+func startAPIServerB(b *testing.B, dir string, ports []int) *exec.Cmd {
+	cmd, _ := startCommand(b, "apiserver", dir, ports[0], ports[1], ports[2])
 	return cmd
 }
 
 func startBinaryTB(t testing.TB, dir string, apiPort, etcdClient, etcdPeer int) (*exec.Cmd, kubernetes.Interface) {
+	return startCommand(t, "server", dir, apiPort, etcdClient, etcdPeer)
+}
+
+func startCommand(t testing.TB, sub, dir string, apiPort, etcdClient, etcdPeer int) (*exec.Cmd, kubernetes.Interface) {
 	t.Helper()
-	cmd := exec.Command(testserver.Binary(t), "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
+	cmd := exec.Command(testserver.Binary(t), sub, "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(apiPort), "--etcd-client-port", strconv.Itoa(etcdClient),
 		"--etcd-peer-port", strconv.Itoa(etcdPeer), "--log-level", "warn")
 	cmd.Stderr = os.Stderr

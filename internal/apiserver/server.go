@@ -283,6 +283,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) 
 		return
 	}
 	switch {
+	case strings.HasPrefix(p, "/debug/pprof"):
+		// Profiling, as kube-apiserver offers it (--profiling); only for authorized users.
+		servePprof(w, r)
 	case p == "/version" || p == "/version/":
 		s.serveVersion(w, r)
 	case p == "/api" || p == "/api/":

@@ -173,6 +173,7 @@ func BenchmarkAPIThroughput(b *testing.B) {
 				}
 			}(w, wi)
 		}
+		profileDone := profileServer(b, c, "update")
 		phase("update", objects, func(i int) error {
 			p, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{})
 			if err != nil {
@@ -187,6 +188,7 @@ func BenchmarkAPIThroughput(b *testing.B) {
 		})
 		wwg.Wait()
 		cancel()
+		<-profileDone
 		var all []time.Duration
 		for _, d := range delays {
 			all = append(all, d...)
@@ -203,4 +205,25 @@ func BenchmarkAPIThroughput(b *testing.B) {
 		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-10k-pods-MiB")
 		phase("delete", 2*objects, func(i int) error { return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{}) })
 	}
+}
+
+// profileServer captures a 10 s CPU profile of the server into $BENCH_PROFILE-<phase>.pprof
+// when BENCH_PROFILE is set; the returned channel closes when done.
+func profileServer(b *testing.B, c kubernetes.Interface, phase string) <-chan struct{} {
+	done := make(chan struct{})
+	path := os.Getenv("BENCH_PROFILE")
+	if path == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		data, err := c.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "10").DoRaw(context.Background())
+		if err != nil {
+			b.Logf("profile: %v", err)
+			return
+		}
+		os.WriteFile(path+"-"+phase+".pprof", data, 0o644)
+	}()
+	return done
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/informers"
@@ -12,8 +13,12 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kijabi/kijabi/internal/controller/deployment"
+	"github.com/kijabi/kijabi/internal/controller/endpoints"
+	"github.com/kijabi/kijabi/internal/controller/endpointslice"
+	"github.com/kijabi/kijabi/internal/controller/garbagecollector"
 	"github.com/kijabi/kijabi/internal/controller/namespace"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
+	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
 	"github.com/kijabi/kijabi/internal/leader"
 )
 
@@ -73,6 +78,12 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		"namespace":  namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
 		"replicaset": replicaset.New(client, factory.Core().V1().Pods(), factory.Apps().V1().ReplicaSets()),
 		"deployment": deployment.New(client, factory.Apps().V1().Deployments(), factory.Apps().V1().ReplicaSets(), factory.Core().V1().Pods()),
+		"endpointslice": endpointslice.New(client, factory.Core().V1().Pods(), factory.Core().V1().Services(),
+			factory.Core().V1().Nodes(), factory.Discovery().V1().EndpointSlices()),
+		"endpoints": endpoints.New(client, factory.Core().V1().Pods(), factory.Core().V1().Services(), factory.Core().V1().Endpoints()),
+		"serviceaccount": serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(),
+			factory.Core().V1().ConfigMaps(), caBundle(rc)),
+		"garbagecollector": garbagecollector.New(client, meta, disco),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
@@ -87,6 +98,20 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 	<-ctx.Done()
 	for range controllers {
 		<-done
+	}
+	return nil
+}
+
+// caBundle is the cluster CA that the serviceaccount controller publishes in every namespace
+// (kube-root-ca.crt).
+func caBundle(rc *rest.Config) []byte {
+	if len(rc.CAData) > 0 {
+		return rc.CAData
+	}
+	if rc.CAFile != "" {
+		if data, err := os.ReadFile(rc.CAFile); err == nil {
+			return data
+		}
 	}
 	return nil
 }

@@ -175,3 +175,41 @@ func TestUnschedulableThenScheduled(t *testing.T) {
 }
 
 func resourceQ(s string) resource.Quantity { return resource.MustParse(s) }
+
+// TestCascadingDeletion: deleting a Deployment takes its ReplicaSets and pods with it
+// (garbage collector); deleting a namespace removes everything in it (namespace controller);
+// a new namespace gets its default ServiceAccount and CA bundle; a Service's endpoints follow
+// its ready pods.
+func TestCascadingDeletion(t *testing.T) {
+	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 2})
+	ctx := context.Background()
+	s.MustKubectl(t, "create", "namespace", "shop")
+	poll(t, 30*time.Second, "default ServiceAccount and kube-root-ca.crt", func() (bool, error) {
+		_, err1 := s.Client.CoreV1().ServiceAccounts("shop").Get(ctx, "default", metav1.GetOptions{})
+		_, err2 := s.Client.CoreV1().ConfigMaps("shop").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		return err1 == nil && err2 == nil, nil
+	})
+	s.MustKubectl(t, "-n", "shop", "create", "deployment", "cart", "--image=kijabi.local/busybox", "--replicas=2", "--port=80")
+	s.MustKubectl(t, "-n", "shop", "expose", "deployment", "cart", "--port=80")
+	s.MustKubectl(t, "-n", "shop", "rollout", "status", "deployment/cart", "--timeout=60s")
+	poll(t, 30*time.Second, "endpoints of the service", func() (bool, error) {
+		out := s.Kubectl(t, "-n", "shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=cart",
+			"-o", "jsonpath={.items[*].endpoints[*].addresses[0]}").Stdout
+		return len(strings.Fields(out)) == 2, nil
+	})
+	s.MustKubectl(t, "-n", "shop", "delete", "deployment", "cart")
+	poll(t, 30*time.Second, "replicasets and pods collected", func() (bool, error) {
+		rs, _ := s.Client.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{})
+		pods, _ := s.Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+		return rs != nil && pods != nil && len(rs.Items) == 0 && len(pods.Items) == 0, nil
+	})
+	s.MustKubectl(t, "-n", "shop", "create", "configmap", "settings", "--from-literal=a=b")
+	s.MustKubectl(t, "delete", "namespace", "shop", "--timeout=60s")
+	if r := s.Kubectl(t, "get", "namespace", "shop"); r.Err == nil {
+		t.Fatalf("namespace still there after delete --wait:\n%s", r.Stdout)
+	}
+	cms, _ := s.Client.CoreV1().ConfigMaps("shop").List(ctx, metav1.ListOptions{})
+	if len(cms.Items) != 0 {
+		t.Fatalf("namespace content left behind: %d configmaps", len(cms.Items))
+	}
+}

@@ -50,8 +50,13 @@ func (s *Server) admitDelete(ctx context.Context, res *resource, namespace, name
 }
 
 func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Object, dry bool) error {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		if err := s.admitPod(ctx, pod); err != nil {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		if err := s.admitPod(ctx, o); err != nil {
+			return err
+		}
+	case *corev1.PersistentVolumeClaim:
+		if err := s.admitClaim(ctx, o); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -109,3 +110,37 @@ func (s *Server) admitPriority(ctx context.Context, pod *corev1.Pod) error {
 	}
 	return nil
 }
+
+// admitClaim gives a claim without a storage class the cluster's default class (the
+// DefaultStorageClass admission plugin): the newest class annotated as default.
+func (s *Server) admitClaim(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	if pvc.Spec.StorageClassName != nil {
+		return nil
+	}
+	res := s.byGroupResource["storage.k8s.io/storageclasses"]
+	list, err := res.store.List(ctx, res.store.Prefix(""), storage.ListOptions{Stale: true})
+	if err != nil {
+		return storageError(err, res.gr, "")
+	}
+	var best *storagev1.StorageClass
+	for _, o := range list.Items {
+		sc := o.(*storagev1.StorageClass)
+		if sc.Annotations[defaultClassAnnotation] != "true" && sc.Annotations[betaDefaultClassAnnotation] != "true" {
+			continue
+		}
+		if best == nil || sc.CreationTimestamp.After(best.CreationTimestamp.Time) ||
+			(sc.CreationTimestamp.Equal(&best.CreationTimestamp) && sc.Name < best.Name) {
+			best = sc
+		}
+	}
+	if best != nil {
+		name := best.Name
+		pvc.Spec.StorageClassName = &name
+	}
+	return nil
+}
+
+const (
+	defaultClassAnnotation     = "storageclass.kubernetes.io/is-default-class"
+	betaDefaultClassAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
+)

@@ -12,10 +12,12 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/kijabi/kijabi/internal/controller/cronjob"
 	"github.com/kijabi/kijabi/internal/controller/deployment"
 	"github.com/kijabi/kijabi/internal/controller/endpoints"
 	"github.com/kijabi/kijabi/internal/controller/endpointslice"
 	"github.com/kijabi/kijabi/internal/controller/garbagecollector"
+	"github.com/kijabi/kijabi/internal/controller/job"
 	"github.com/kijabi/kijabi/internal/controller/namespace"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
@@ -84,6 +86,8 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		"serviceaccount": serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(),
 			factory.Core().V1().ConfigMaps(), caBundle(rc)),
 		"garbagecollector": garbagecollector.New(client, meta, disco),
+		"job":              job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods()),
+		"cronjob":          cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs()),
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"testing"
 	"time"
 
@@ -174,5 +176,26 @@ func TestHarnessNoNodes(t *testing.T) {
 	_, err := h.Snap.Schedule(mkPod("p", "1", "1Gi"))
 	if !ErrNoNodesAvailable(err) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestHarnessDefaultSpreading: replicas of one controller that declare no spreading are still
+// spread over nodes (the system default constraints), even on nodes without zone labels.
+func TestHarnessDefaultSpreading(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		h := NewHarness(seed)
+		for i := 0; i < 3; i++ {
+			h.AddNode(mkNode(fmt.Sprintf("n%d", i), "32", "64Gi"))
+		}
+		for i := 0; i < 3; i++ {
+			p := mkPod(fmt.Sprintf("web-%d", i), "", "", podLabels("app", "web", "pod-template-hash", "abc"))
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc", UID: "rs-1", Controller: ptr.To(true)}}
+			if _, err := h.Schedule(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p := h.Placement(); len(p) != 3 {
+			t.Fatalf("seed %d: 3 replicas on %d nodes: %v", seed, len(p), p)
+		}
 	}
 }

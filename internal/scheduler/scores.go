@@ -4,6 +4,8 @@ import (
 	"math"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // MaxNodeScore is the maximum score a plugin gives a node.
@@ -284,8 +286,11 @@ func (m interPodScore) score(node *v1.Node) int64 {
 // ---- PodTopologySpread score ----
 
 type spreadScore struct {
-	pod     *PodInfo
-	cs      []spreadConstraint
+	pod *PodInfo
+	// systemDefaulted is set when cs are the system default constraints: then nodes missing a
+	// topology key are not ignored, each constraint just skips them (as upstream).
+	systemDefaulted bool
+	cs              []spreadConstraint
 	ignored map[string]bool
 	counts  []map[string]int64
 	perNode []map[*NodeInfo]int64 // hostname constraints: matching pods per node
@@ -294,10 +299,14 @@ type spreadScore struct {
 
 func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScore {
 	cs, err := compileSpread(pi.Pod, v1.ScheduleAnyway)
+	systemDefaulted := false
+	if err == nil && len(pi.Pod.Spec.TopologySpreadConstraints) == 0 {
+		cs, systemDefaulted = defaultSpread(pi.Pod), true
+	}
 	if err != nil || len(cs) == 0 {
 		return nil
 	}
-	st := &spreadScore{pod: pi, cs: cs, ignored: map[string]bool{}, counts: make([]map[string]int64, len(cs)), weights: make([]float64, len(cs))}
+	st := &spreadScore{pod: pi, systemDefaulted: systemDefaulted, cs: cs, ignored: map[string]bool{}, counts: make([]map[string]int64, len(cs)), weights: make([]float64, len(cs))}
 	size := make([]int, len(cs))
 	st.perNode = make([]map[*NodeInfo]int64, len(cs))
 	for i := range cs {
@@ -305,7 +314,7 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 		st.perNode[i] = map[*NodeInfo]int64{}
 	}
 	for _, ni := range feasible {
-		if !hasAllKeys(ni.Node, cs) {
+		if !systemDefaulted && !hasAllKeys(ni.Node, cs) {
 			st.ignored[ni.Node.Name] = true
 			continue
 		}
@@ -313,7 +322,10 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 			if cs[i].key == v1.LabelHostname {
 				continue
 			}
-			v := ni.Node.Labels[cs[i].key]
+			v, ok := ni.Node.Labels[cs[i].key]
+			if !ok {
+				continue
+			}
 			if _, ok := st.counts[i][v]; !ok {
 				st.counts[i][v] = 0
 				size[i]++
@@ -337,7 +349,10 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 				continue
 			}
 			for ni, n := range g.nodes {
-				if ni.Node == nil || !hasAllKeys(ni.Node, cs) {
+				if ni.Node == nil || (!systemDefaulted && !hasAllKeys(ni.Node, cs)) {
+					continue
+				}
+				if _, ok := ni.Node.Labels[c.key]; !ok {
 					continue
 				}
 				if c.key == v1.LabelHostname {
@@ -399,5 +414,38 @@ func (st *spreadScore) normalize(scores []NodeScore) {
 			continue
 		}
 		scores[i].Plugins[p] = MaxNodeScore * (maxV + minV - scores[i].Plugins[p]) / maxV
+	}
+}
+
+// uniquePodLabels are labels that differ between pods of one controller, and so say nothing
+// about which pods belong together.
+var uniquePodLabels = map[string]bool{
+	"statefulset.kubernetes.io/pod-name":       true,
+	"apps.kubernetes.io/pod-index":             true,
+	"batch.kubernetes.io/job-completion-index": true,
+}
+
+// defaultSpread returns the cluster's default spreading for a pod that declares none, as
+// upstream's system defaults: ScheduleAnyway, maxSkew 3 over nodes and 5 over zones. Upstream
+// selects "the pods of the same Services and controllers"; this scheduler has no listers for
+// those, so it uses the labels the pod shares with its siblings: its own labels, less the ones
+// unique per pod. Only pods with a controller get it, as only they have siblings.
+func defaultSpread(pod *v1.Pod) []spreadConstraint {
+	if metav1.GetControllerOf(pod) == nil || len(pod.Labels) == 0 {
+		return nil
+	}
+	set := labels.Set{}
+	for k, v := range pod.Labels {
+		if !uniquePodLabels[k] {
+			set[k] = v
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	sel := labels.SelectorFromSet(set)
+	return []spreadConstraint{
+		{maxSkew: 3, key: v1.LabelHostname, selector: sel, minDomains: 1, honorAffinity: true},
+		{maxSkew: 5, key: v1.LabelTopologyZone, selector: sel, minDomains: 1, honorAffinity: true},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +17,7 @@ import (
 )
 
 // Run calls lead with a context that ends when leadership is lost or ctx ends, and returns
-// when ctx ends. The Lease is kube-system/name; it is released on a clean stop so that a
+// when ctx ends and lead has returned. The Lease is kube-system/name; it is released on a clean stop so that a
 // successor takes over at once.
 func Run(ctx context.Context, client kubernetes.Interface, name string, log *slog.Logger, lead func(ctx context.Context)) {
 	host, _ := os.Hostname()
@@ -27,6 +28,11 @@ func Run(ctx context.Context, client kubernetes.Interface, name string, log *slo
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
 	for ctx.Err() == nil {
+		// lead runs in a goroutine of the elector; each round waits for it to return, so that
+		// this process never acts twice at once and Run returns only when it has stopped.
+		var mu sync.Mutex
+		var running sync.WaitGroup
+		stopped := false
 		leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			LeaseDuration:   15 * time.Second,
@@ -36,6 +42,14 @@ func Run(ctx context.Context, client kubernetes.Interface, name string, log *slo
 			Name:            name,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(lctx context.Context) {
+					mu.Lock()
+					if stopped {
+						mu.Unlock()
+						return
+					}
+					running.Add(1)
+					mu.Unlock()
+					defer running.Done()
 					log.Info("became the leader", "lease", name, "identity", id)
 					lead(lctx)
 				},
@@ -44,5 +58,9 @@ func Run(ctx context.Context, client kubernetes.Interface, name string, log *slo
 				},
 			},
 		})
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		running.Wait()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +13,10 @@ import (
 
 type serverFlags struct {
 	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
-	port, etcdClientPort, etcdPeerPort                                                  int
+	clusterCIDR                                                                         string
+	port, etcdClientPort, etcdPeerPort, simulatedNodes                                  int
 	apiOnly                                                                             bool
-	simulatedNodes                                                                      int
+	nodeGrace                                                                           time.Duration
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -31,6 +33,8 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.etcdPeerPort, "etcd-peer-port", 2380, "loopback peer port of the embedded etcd")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.IntVar(&f.simulatedNodes, "simulated-nodes", 0, "run this many simulated nodes (no containers) in the server")
+	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network; each node gets a /24 of it")
+	fl.DurationVar(&f.nodeGrace, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked unreachable")
 }
 
 func (f *serverFlags) config() (server.Config, error) {
@@ -44,6 +48,10 @@ func (f *serverFlags) config() (server.Config, error) {
 		return cfg, fmt.Errorf("--service-cluster-ip-range: %w", err)
 	}
 	cfg.ServiceCIDR = cidr
+	if _, cfg.ClusterCIDR, err = net.ParseCIDR(f.clusterCIDR); err != nil {
+		return cfg, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	cfg.NodeMonitorGracePeriod = f.nodeGrace
 	if f.advertise != "" {
 		if cfg.AdvertiseAddress = net.ParseIP(f.advertise); cfg.AdvertiseAddress == nil {
 			return cfg, fmt.Errorf("--advertise-address: %q is not an IP address", f.advertise)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"time"
 
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/informers"
@@ -13,14 +15,19 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kijabi/kijabi/internal/controller/cronjob"
+	"github.com/kijabi/kijabi/internal/controller/daemonset"
 	"github.com/kijabi/kijabi/internal/controller/deployment"
 	"github.com/kijabi/kijabi/internal/controller/endpoints"
 	"github.com/kijabi/kijabi/internal/controller/endpointslice"
 	"github.com/kijabi/kijabi/internal/controller/garbagecollector"
 	"github.com/kijabi/kijabi/internal/controller/job"
 	"github.com/kijabi/kijabi/internal/controller/namespace"
+	"github.com/kijabi/kijabi/internal/controller/nodeipam"
+	"github.com/kijabi/kijabi/internal/controller/nodelifecycle"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
+	"github.com/kijabi/kijabi/internal/controller/statefulset"
+	"github.com/kijabi/kijabi/internal/controller/volume"
 	"github.com/kijabi/kijabi/internal/leader"
 )
 
@@ -30,6 +37,16 @@ type Config struct {
 	REST *rest.Config
 	// Workers is the number of workers per controller (default 4).
 	Workers int
+	// ClusterCIDR is the pod network that node IPAM cuts into one /24 per node (default
+	// 10.244.0.0/16).
+	ClusterCIDR *net.IPNet
+	// NodeMonitorGracePeriod is how long a node may go without heartbeats before it is marked
+	// unreachable (default 40s).
+	NodeMonitorGracePeriod time.Duration
+	// LocalPathDir, when set, runs the built-in local-path provisioner (the default
+	// StorageClass), keeping volumes in directories under it on the chosen node. NodeName is
+	// the node this process runs on: directories of volumes on it are created and removed here.
+	LocalPathDir, NodeName string
 	// LeaderElection makes the manager hold the kube-system/kube-controller-manager Lease
 	// while it acts. Disable it only when a single manager can ever run.
 	LeaderElection bool
@@ -45,6 +62,9 @@ type controller interface {
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Workers == 0 {
 		cfg.Workers = 4
+	}
+	if cfg.NodeMonitorGracePeriod == 0 {
+		cfg.NodeMonitorGracePeriod = 40 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -88,6 +108,24 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		"garbagecollector": garbagecollector.New(client, meta, disco),
 		"job":              job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods()),
 		"cronjob":          cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs()),
+		"daemonset": daemonset.New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(),
+			factory.Core().V1().Nodes(), factory.Apps().V1().ControllerRevisions()),
+		"statefulset": statefulset.New(client, factory.Apps().V1().StatefulSets(), factory.Core().V1().Pods(),
+			factory.Core().V1().PersistentVolumeClaims(), factory.Apps().V1().ControllerRevisions()),
+		"nodelifecycle": nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(),
+			nodelifecycle.WithGracePeriod(cfg.NodeMonitorGracePeriod)),
+	}
+	ipam, err := nodeipam.New(client, factory.Core().V1().Nodes(), cfg.ClusterCIDR, 24)
+	if err != nil {
+		return fmt.Errorf("controllermanager: node IPAM: %w", err)
+	}
+	controllers["nodeipam"] = ipam
+	controllers["persistentvolume-binder"] = volume.NewBinder(client, factory.Core().V1().PersistentVolumes(),
+		factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses(), factory.Core().V1().Pods())
+	if cfg.LocalPathDir != "" {
+		controllers["local-path-provisioner"] = volume.NewLocalPath(client, factory.Core().V1().PersistentVolumes(),
+			factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses(), factory.Core().V1().Nodes(),
+			volume.LocalPathConfig{BaseDir: cfg.LocalPathDir, NodeName: cfg.NodeName})
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -54,7 +54,12 @@ type Config struct {
 	DisableControllers bool
 	// SimulatedNodes runs this many simulated nodes (internal/simnode) in the process.
 	SimulatedNodes int
-	Log            *slog.Logger
+	// ClusterCIDR is the pod network, cut into one /24 per node (default 10.244.0.0/16).
+	ClusterCIDR *net.IPNet
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is marked
+	// unreachable (default 40s).
+	NodeMonitorGracePeriod time.Duration
+	Log                    *slog.Logger
 }
 
 // Running is a started control plane.
@@ -252,7 +257,10 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		r.components.Add(1)
 		go func() {
 			defer r.components.Done()
-			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true, Log: log.With("component", "controller-manager")})
+			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
+				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
+				LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
+				Log: log.With("component", "controller-manager")})
 			if err != nil && componentCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
 			}

@@ -44,6 +44,8 @@ type Options struct {
 	Controllers bool
 	// SimulatedNodes runs this many simulated nodes in the server.
 	SimulatedNodes int
+	// NodeMonitorGracePeriod shortens how long nodes may miss heartbeats (default 40s).
+	NodeMonitorGracePeriod time.Duration
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -68,6 +70,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	running, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
 		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
+		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod,
 	})
 	if err != nil {
 		cancel()

@@ -250,7 +250,19 @@ func statefulSetSpec(spec *appsv1.StatefulSetSpec) field.ErrorList {
 	sel, sErrs := workloadSelector(spec.Selector, "statefulset", specPath.Child("selector"))
 	errs = append(errs, sErrs...)
 	errs = append(errs, selectorMatchesTemplate(sel, &spec.Template, specPath)...)
-	errs = append(errs, alwaysRestartTemplate(&spec.Template, "StatefulSet", specPath)...)
+	// Containers may mount the volumes the claim templates will give each pod.
+	tmpl := spec.Template.DeepCopy()
+	for _, t := range spec.VolumeClaimTemplates {
+		found := false
+		for _, v := range tmpl.Spec.Volumes {
+			found = found || v.Name == t.Name
+		}
+		if !found && t.Name != "" {
+			tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{Name: t.Name,
+				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: t.Name}}})
+		}
+	}
+	errs = append(errs, alwaysRestartTemplate(tmpl, "StatefulSet", specPath)...)
 	for i := range spec.VolumeClaimTemplates {
 		p := specPath.Child("volumeClaimTemplates").Index(i)
 		t := &spec.VolumeClaimTemplates[i]

@@ -173,3 +173,15 @@ func TestControllerRevision(t *testing.T) {
 	upd.Data.Raw = []byte(`{"a":1}`)
 	checkErrs(t, ValidateUpdate(upd, cr), wantErr{"data", field.ErrorTypeInvalid, "immutable"})
 }
+
+func TestStatefulSetMountsClaimTemplate(t *testing.T) {
+	ss := validStatefulSet()
+	ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: ss.Spec.VolumeClaimTemplates[0].Name, MountPath: "/data"}}
+	if errs := ValidateCreate(ss); len(errs) > 0 {
+		t.Fatalf("a mount of a claim template's volume is valid: %v", errs)
+	}
+	ss.Spec.Template.Spec.Containers[0].VolumeMounts[0].Name = "nothing"
+	if errs := ValidateCreate(ss); len(errs) == 0 {
+		t.Fatal("a mount of an unknown volume must be refused")
+	}
+}

@@ -355,12 +355,29 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !statusEqual(rs.Status, status) {
 		rs = rs.DeepCopy()
 		rs.Status = status
-		rs, err = c.client.AppsV1().ReplicaSets(namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
+		// Others (the deployment controller) write the ReplicaSet too, and our cache may lag:
+		// on a conflict, write the same status onto the latest copy, as upstream does.
+		for attempt := 0; ; attempt++ {
+			updated, err := c.client.AppsV1().ReplicaSets(namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err == nil {
+				rs = updated
+				break
+			}
+			if !apierrors.IsConflict(err) || attempt == 2 {
+				return err
+			}
+			latest, gerr := c.client.AppsV1().ReplicaSets(namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+			if gerr != nil {
+				return err
+			}
+			if latest.UID != rs.UID || latest.Generation != rs.Generation {
+				return err // the spec moved on: recompute from scratch
+			}
+			latest.Status = status
+			rs = latest
 		}
 	}
 	if manageErr == nil {

@@ -51,6 +51,7 @@ type Options struct {
 // Start starts a control plane that stops when the test ends.
 func Start(t testing.TB, opts ...Options) *Server {
 	t.Helper()
+	lockMachine(t)
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]

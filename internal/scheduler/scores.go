@@ -291,10 +291,10 @@ type spreadScore struct {
 	// topology key are not ignored, each constraint just skips them (as upstream).
 	systemDefaulted bool
 	cs              []spreadConstraint
-	ignored map[string]bool
-	counts  []map[string]int64
-	perNode []map[*NodeInfo]int64 // hostname constraints: matching pods per node
-	weights []float64
+	ignored         map[string]bool
+	counts          []map[string]int64
+	perNode         []map[*NodeInfo]int64 // hostname constraints: matching pods per node
+	weights         []float64
 }
 
 func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScore {

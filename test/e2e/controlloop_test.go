@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/kijabi/kijabi/internal/testserver"
 )
@@ -160,12 +161,21 @@ func TestUnschedulableThenScheduled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created.Status = corev1.NodeStatus{
-		Capacity:    corev1.ResourceList{corev1.ResourceCPU: resourceQ("128"), corev1.ResourceMemory: resourceQ("512Gi"), corev1.ResourcePods: resourceQ("110")},
-		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resourceQ("128"), corev1.ResourceMemory: resourceQ("512Gi"), corev1.ResourcePods: resourceQ("110")},
-		Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	if _, err := s.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	// Node IPAM may write the new node at the same time: retry on conflicts, as a kubelet does.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := s.Client.CoreV1().Nodes().Get(ctx, created.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status = corev1.NodeStatus{
+			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resourceQ("128"), corev1.ResourceMemory: resourceQ("512Gi"), corev1.ResourcePods: resourceQ("110")},
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resourceQ("128"), corev1.ResourceMemory: resourceQ("512Gi"), corev1.ResourcePods: resourceQ("110")},
+			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		}
+		_, err = s.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	poll(t, 30*time.Second, "pod bound to the new node", func() (bool, error) {

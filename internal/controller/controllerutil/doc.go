@@ -1,6 +1,7 @@
-// Package controllerutil holds the small helpers the replicaset and deployment controllers
-// share: pod state predicates (active, ready, available) and the adoption/release protocol
-// for owned objects (ownerReferences with controller=true).
+// Package controllerutil holds the small helpers the controllers share: pod state predicates
+// (active, ready, available), the adoption/release protocol for owned objects
+// (ownerReferences with controller=true), pod creation/deletion expectations, and the
+// queue-worker loop.
 //
 // # Claiming
 //
@@ -22,4 +23,31 @@
 // Patches are idempotent and carry the child's UID so they fail rather than touch a
 // re-created object of the same name. NotFound on a patch means the child is gone and is not
 // an error.
+//
+// # Expectations
+//
+// A controller that creates or deletes pods records what it expects to see through its pod
+// informer before it acts, and does not act on the owner again until the informer has caught
+// up (or ExpectationsTTL has passed, in case a watch event was missed):
+//
+//	if c.expectations.Satisfied(key) {
+//		c.expectations.ExpectCreations(key, n) // or ExpectDeletions(key, podKeys), Expect(key, n, podKeys)
+//		// create the pods; for each that fails: c.expectations.CreationObserved(key)
+//	}
+//
+// The pod event handlers call CreationObserved and DeletionObserved; the owner's delete
+// handler calls Forget.
+//
+// # Workers
+//
+// Worker runs the usual rate-limited workqueue loop: Run waits for the informers, starts
+// the workers and blocks until ctx ends, shutting the queue down on return. Each key is
+// handed to Sync; a failure is logged ("Syncing <Name> failed") and the key re-added
+// rate-limited, a success forgets the key's rate limiting:
+//
+//	w := &controllerutil.Worker{Name: "ReplicaSet", LogKey: "replicaset", Queue: c.queue, Sync: c.sync}
+//	w.Run(ctx, workers, c.podsSynced, c.rsSynced)
+//
+// Controllers that do more once the caches synced call WaitForCacheSync themselves and then
+// Start, which starts the workers without blocking.
 package controllerutil

@@ -55,7 +55,7 @@ type Controller struct {
 	synced     []cache.InformerSynced
 
 	queue         workqueue.TypedRateLimitingInterface[string]
-	expectations  *expectations
+	expectations  *controllerutil.Expectations
 	failedBackoff *flowcontrol.Backoff
 	broadcaster   record.EventBroadcaster
 	recorder      record.EventRecorder
@@ -94,7 +94,7 @@ func New(client kubernetes.Interface, dsInformer appsinformers.DaemonSetInformer
 	for _, o := range opts {
 		o(c)
 	}
-	c.expectations = newExpectations(c.clock)
+	c.expectations = controllerutil.NewExpectations(c.clock)
 	c.failedBackoff = flowcontrol.NewFakeBackOff(failedPodsBackoffInitial, failedPodsBackoffMax, c.clock)
 	if c.recorder == nil {
 		c.broadcaster = record.NewBroadcaster()
@@ -133,31 +133,10 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
 	}
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
+	w := &controllerutil.Worker{Name: "DaemonSet", LogKey: "daemonset", Queue: c.queue, Sync: c.sync}
+	w.Start(ctx, workers)
 	go wait.UntilWithContext(ctx, func(context.Context) { c.failedBackoff.GC() }, time.Minute)
 	<-ctx.Done()
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing DaemonSet failed", "daemonset", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // --- event handlers: they only enqueue keys (and note observed pod creations/deletions).
@@ -184,7 +163,7 @@ func (c *Controller) deleteDS(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.expectations.forget(key)
+	c.expectations.Forget(key)
 	c.queue.Add(key)
 }
 
@@ -232,7 +211,7 @@ func (c *Controller) addPod(obj any) {
 		if err != nil {
 			return
 		}
-		c.expectations.creationObserved(key)
+		c.expectations.CreationObserved(key)
 		c.queue.Add(key)
 		return
 	}
@@ -302,7 +281,7 @@ func (c *Controller) deletePod(obj any) {
 	if err != nil {
 		return
 	}
-	c.expectations.deletionObserved(key, pod.Namespace+"/"+pod.Name)
+	c.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
 	c.queue.Add(key)
 }
 
@@ -393,7 +372,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	ds, err := c.dsLister.DaemonSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -430,7 +409,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	byNode := nodesToPods(pods)
 
 	var syncErr error
-	if c.expectations.satisfied(key) {
+	if c.expectations.Satisfied(key) {
 		now := c.clock.Now()
 		p := planManage(ds, hash, nodes, byNode, now, c.mayDeleteFailed(key, ds, now))
 		if len(p.createOn) == 0 && len(p.delete) == 0 && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
@@ -510,7 +489,7 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 	for i, pod := range deletions {
 		podKeys[i] = pod.Namespace + "/" + pod.Name
 	}
-	c.expectations.expect(key, len(createOn), podKeys)
+	c.expectations.Expect(key, len(createOn), podKeys)
 
 	var (
 		mu   sync.Mutex
@@ -531,7 +510,7 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 		for _, node := range createOn[pos : pos+n] {
 			wg.Go(func() {
 				if err := c.createPod(ctx, ds, node, hash); err != nil {
-					c.expectations.creationObserved(key)
+					c.expectations.CreationObserved(key)
 					if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 						return
 					}
@@ -546,7 +525,7 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 		pos += n
 		if failed {
 			for range len(createOn) - pos {
-				c.expectations.creationObserved(key)
+				c.expectations.CreationObserved(key)
 			}
 			break
 		}
@@ -563,7 +542,7 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 			}
 			err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opts)
 			if err != nil {
-				c.expectations.deletionObserved(key, podKeys[i])
+				c.expectations.DeletionObserved(key, podKeys[i])
 				if !apierrors.IsNotFound(err) {
 					c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDaemonPod", "Error deleting pod %s: %v", pod.Name, err)
 					record(err)

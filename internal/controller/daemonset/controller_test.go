@@ -149,7 +149,7 @@ func TestSyncDeletesPodsOfIneligibleNodesAndRollsOne(t *testing.T) {
 		t.Fatalf("deletions %v, want pe only (the manage loop goes first)", dels)
 	}
 	// Once the deletion is observed, the rolling update deletes one old pod.
-	f.c.expectations.deletionObserved("ns/agent", "ns/pe")
+	f.c.expectations.DeletionObserved("ns/agent", "ns/pe")
 	if err := f.factory.Core().V1().Pods().Informer().GetIndexer().Delete(dsPod("pe", "evicting", hash)); err != nil {
 		t.Fatal(err)
 	}

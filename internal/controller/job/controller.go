@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	batchinformers "k8s.io/client-go/informers/batch/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +23,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 )
 
 // controllerKind is the kind of the objects this controller owns pods for.
@@ -43,7 +44,7 @@ type Controller struct {
 	// finalizer nobody will remove otherwise (their Job is gone or finished).
 	queue        workqueue.TypedRateLimitingInterface[string]
 	orphanQueue  workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	expectations *controllerutil.Expectations
 	finalizers   *finalizerExpectations
 	broadcaster  record.EventBroadcaster
 	recorder     record.EventRecorder
@@ -93,7 +94,7 @@ func New(client kubernetes.Interface, jobInformer batchinformers.JobInformer, po
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "job-orphan-pod", Clock: c.clock},
 	)
-	c.expectations = newExpectations(c.clock)
+	c.expectations = controllerutil.NewExpectations(c.clock)
 	c.finalizers = newFinalizerExpectations()
 	if c.recorder == nil {
 		c.broadcaster = record.NewBroadcaster()
@@ -133,32 +134,11 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForCacheSync(ctx.Done(), c.podsSynced, c.jobsSynced) {
 		return
 	}
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.processNext(ctx, c.queue, c.sync, "Syncing Job failed") {
-			}
-		}, time.Second)
-	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) {
-		for c.processNext(ctx, c.orphanQueue, c.syncOrphanPod, "Removing finalizer of orphan pod failed") {
-		}
-	}, time.Second)
+	jobs := &controllerutil.Worker{Message: "Syncing Job failed", Queue: c.queue, Sync: c.sync}
+	jobs.Start(ctx, workers)
+	orphans := &controllerutil.Worker{Message: "Removing finalizer of orphan pod failed", Queue: c.orphanQueue, Sync: c.syncOrphanPod}
+	orphans.Start(ctx, 1)
 	<-ctx.Done()
-}
-
-func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, msg string) bool {
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, msg, "key", key)
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
 }
 
 // --- event handlers: they only enqueue keys and note observed pod changes.
@@ -194,7 +174,7 @@ func (c *Controller) deleteJob(obj any) {
 	if err != nil {
 		return
 	}
-	c.expectations.forget(key)
+	c.expectations.Forget(key)
 	c.finalizers.forget(key)
 	// Pods still holding our finalizer would never go away: release them.
 	pods, err := c.podLister.Pods(job.Namespace).List(labels.Everything())
@@ -263,7 +243,7 @@ func (c *Controller) addPod(obj any) {
 		return
 	}
 	if key, job := c.jobOf(pod); job != nil {
-		c.expectations.creationObserved(key)
+		c.expectations.CreationObserved(key)
 		c.queue.Add(key)
 		return
 	}
@@ -331,7 +311,7 @@ func (c *Controller) podGone(pod *corev1.Pod, final bool) {
 	if job == nil {
 		return
 	}
-	c.expectations.deletionObserved(key, pod.Namespace+"/"+pod.Name)
+	c.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
 	if final || !hasTrackingFinalizer(pod) {
 		c.finalizers.removalObserved(key, string(pod.UID))
 	}

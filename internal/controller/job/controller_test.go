@@ -122,7 +122,7 @@ func TestSyncRunsJobToCompletion(t *testing.T) {
 		p.Status.Phase = corev1.PodSucceeded
 		p, _ = f.client.CoreV1().Pods("ns").UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		f.add(p)
-		f.c.expectations.creationObserved("ns/work")
+		f.c.expectations.CreationObserved("ns/work")
 	}
 	f.add(j)
 	f.client.ClearActions()

@@ -51,7 +51,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	shared, err := c.jobLister.Jobs(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		c.finalizers.forget(key)
 		return nil
 	}
@@ -77,7 +77,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		job.Status.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
 	}
 	now := c.clock.Now()
-	satisfied := c.expectations.satisfied(key)
+	satisfied := c.expectations.Satisfied(key)
 	pods, err := c.podsForJob(ctx, job)
 	if err != nil {
 		return err
@@ -295,10 +295,10 @@ func (c *Controller) manageJob(ctx context.Context, key string, st *syncState) (
 	if diff == 0 {
 		return active, nil
 	}
-	c.expectations.expectCreations(key, diff)
+	c.expectations.ExpectCreations(key, diff)
 	created, err := slowStart(indexes, func(ix int) error { return c.createPod(ctx, job, ix) })
 	for range diff - created {
-		c.expectations.creationObserved(key)
+		c.expectations.CreationObserved(key)
 	}
 	return active + int32(created), err
 }
@@ -356,14 +356,14 @@ func (c *Controller) deleteJobPods(ctx context.Context, key string, job *batchv1
 	for i, p := range pods {
 		podKeys[i] = p.Namespace + "/" + p.Name
 	}
-	c.expectations.expectDeletions(key, podKeys)
+	c.expectations.ExpectDeletions(key, podKeys)
 	return c.forEachPod(pods, func(i int, p *corev1.Pod) error {
 		err := c.removeFinalizer(ctx, p)
 		if err == nil {
 			err = c.deletePodObject(ctx, job, p)
 		}
 		if err != nil {
-			c.expectations.deletionObserved(key, podKeys[i])
+			c.expectations.DeletionObserved(key, podKeys[i])
 		}
 		return err
 	})

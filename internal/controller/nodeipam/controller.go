@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -24,6 +22,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 )
 
 // Defaults of New.
@@ -129,9 +129,8 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		utilruntime.HandleErrorWithContext(ctx, err, "Listing nodes failed")
 		return
 	}
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
+	w := &controllerutil.Worker{Message: "Allocating pod CIDR failed", LogKey: "node", Queue: c.queue, Sync: c.sync}
+	w.Start(ctx, workers)
 	<-ctx.Done()
 }
 
@@ -149,26 +148,6 @@ func (c *Controller) occupyExisting(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Allocating pod CIDR failed", "node", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // recordLocked notes that node holds cidr (a string as in the Node), releasing whatever

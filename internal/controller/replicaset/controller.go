@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -45,7 +44,7 @@ type Controller struct {
 	rsSynced   cache.InformerSynced
 
 	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	expectations *controllerutil.Expectations
 	broadcaster  record.EventBroadcaster
 	recorder     record.EventRecorder
 	clock        clock.Clock
@@ -78,7 +77,7 @@ func New(client kubernetes.Interface, podInformer coreinformers.PodInformer, rsI
 	for _, o := range opts {
 		o(c)
 	}
-	c.expectations = newExpectations(c.clock)
+	c.expectations = controllerutil.NewExpectations(c.clock)
 	if c.recorder == nil {
 		c.broadcaster = record.NewBroadcaster()
 		c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"})
@@ -103,7 +102,6 @@ func New(client kubernetes.Interface, podInformer coreinformers.PodInformer, rsI
 // Run runs workers until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
 	logger := klog.FromContext(ctx)
 	if c.broadcaster != nil {
 		c.broadcaster.StartStructuredLogging(3)
@@ -113,33 +111,8 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	logger.Info("Starting replicaset controller")
 	defer logger.Info("Shutting down replicaset controller")
 
-	if !cache.WaitForCacheSync(ctx.Done(), c.podsSynced, c.rsSynced) {
-		return
-	}
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing ReplicaSet failed", "replicaset", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	w := &controllerutil.Worker{Name: "ReplicaSet", LogKey: "replicaset", Queue: c.queue, Sync: c.sync}
+	w.Run(ctx, workers, c.podsSynced, c.rsSynced)
 }
 
 // --- event handlers: they only enqueue keys (and note observed pod creations/deletions).
@@ -166,7 +139,7 @@ func (c *Controller) deleteRS(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.expectations.forget(key)
+	c.expectations.Forget(key)
 	c.queue.Add(key)
 }
 
@@ -215,7 +188,7 @@ func (c *Controller) addPod(obj any) {
 		if err != nil {
 			return
 		}
-		c.expectations.creationObserved(key)
+		c.expectations.CreationObserved(key)
 		c.queue.Add(key)
 		return
 	}
@@ -291,7 +264,7 @@ func (c *Controller) deletePod(obj any) {
 	if err != nil {
 		return
 	}
-	c.expectations.deletionObserved(key, pod.Namespace+"/"+pod.Name)
+	c.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
 	c.queue.Add(key)
 }
 
@@ -306,13 +279,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.rsLister.ReplicaSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	needsSync := c.expectations.satisfied(key)
+	needsSync := c.expectations.Satisfied(key)
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Invalid ReplicaSet selector", "replicaset", key)
@@ -412,7 +385,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 	diff := replicaDiff(rs, len(pods))
 	switch {
 	case diff > 0:
-		c.expectations.expectCreations(key, diff)
+		c.expectations.ExpectCreations(key, diff)
 		logger.V(2).Info("Too few replicas", "replicaset", key, "need", diff)
 		ok, err := slowStartBatch(diff, slowStartInitialBatchSize, func() error {
 			err := c.createPod(ctx, rs)
@@ -423,7 +396,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 		})
 		// Pods we never got to create (or failed to) will never be observed.
 		for range diff - ok {
-			c.expectations.creationObserved(key)
+			c.expectations.CreationObserved(key)
 		}
 		return nil, err
 	case diff < 0:
@@ -437,7 +410,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 		for i, p := range victims {
 			podKeys[i] = p.Namespace + "/" + p.Name
 		}
-		c.expectations.expectDeletions(key, podKeys)
+		c.expectations.ExpectDeletions(key, podKeys)
 		logger.V(2).Info("Too many replicas", "replicaset", key, "deleting", n)
 		var (
 			mu      sync.Mutex
@@ -451,7 +424,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					c.expectations.deletionObserved(key, podKeys[i])
+					c.expectations.DeletionObserved(key, podKeys[i])
 					if !apierrors.IsNotFound(err) {
 						errs = append(errs, err)
 						return

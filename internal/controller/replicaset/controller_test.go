@@ -114,9 +114,9 @@ func TestSyncCreatesPodsAndRespectsExpectations(t *testing.T) {
 		t.Fatalf("created %d more pods while expectations were pending", n)
 	}
 	for range 3 {
-		f.c.expectations.creationObserved("ns/web")
+		f.c.expectations.CreationObserved("ns/web")
 	}
-	if !f.c.expectations.satisfied("ns/web") {
+	if !f.c.expectations.Satisfied("ns/web") {
 		t.Error("expectations not satisfied after observing the creations")
 	}
 }
@@ -189,7 +189,7 @@ func TestSyncReportsCreateFailure(t *testing.T) {
 	if n := len(f.actions("create", "pods")); n != 1 {
 		t.Errorf("attempted %d creations, want 1 (slow start)", n)
 	}
-	if !f.c.expectations.satisfied("ns/web") {
+	if !f.c.expectations.Satisfied("ns/web") {
 		t.Error("failed creations left expectations pending")
 	}
 	updates := f.actions("update", "replicasets")

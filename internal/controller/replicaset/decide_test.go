@@ -162,30 +162,3 @@ func TestCalculateStatus(t *testing.T) {
 		t.Errorf("ReplicaFailure not cleared: %+v", st.Conditions)
 	}
 }
-
-func TestExpectations(t *testing.T) {
-	clk := newFakeClock()
-	e := newExpectations(clk)
-	if !e.satisfied("ns/rs") {
-		t.Fatal("unknown key should be satisfied")
-	}
-	e.expectCreations("ns/rs", 2)
-	e.creationObserved("ns/rs")
-	if e.satisfied("ns/rs") {
-		t.Fatal("satisfied with a creation outstanding")
-	}
-	e.creationObserved("ns/rs")
-	if !e.satisfied("ns/rs") {
-		t.Fatal("not satisfied after all creations")
-	}
-	e.expectDeletions("ns/rs", []string{"ns/a", "ns/b"})
-	e.deletionObserved("ns/rs", "ns/a")
-	e.deletionObserved("ns/rs", "ns/a") // seen twice counts once
-	if e.satisfied("ns/rs") {
-		t.Fatal("satisfied with a deletion outstanding")
-	}
-	clk.Step(expectationsTTL + time.Second)
-	if !e.satisfied("ns/rs") {
-		t.Fatal("expired expectations should be satisfied")
-	}
-}

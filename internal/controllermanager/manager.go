@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 	"github.com/kijabi/kijabi/internal/controller/cronjob"
 	"github.com/kijabi/kijabi/internal/controller/daemonset"
 	"github.com/kijabi/kijabi/internal/controller/deployment"
@@ -95,7 +96,7 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		return fmt.Errorf("controllermanager: metadata client: %w", err)
 	}
 	disco := memory.NewMemCacheClient(client.Discovery())
-	factory := informers.NewSharedInformerFactory(client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
 	controllers := map[string]controller{
 		"namespace":  namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
 		"replicaset": replicaset.New(client, factory.Core().V1().Pods(), factory.Apps().V1().ReplicaSets()),

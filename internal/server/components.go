@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 	"github.com/kijabi/kijabi/internal/leader"
 	"github.com/kijabi/kijabi/internal/scheduler"
 )
@@ -23,7 +24,7 @@ func RunScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, log *s
 		return err
 	}
 	run := func(ctx context.Context) {
-		factory := informers.NewSharedInformerFactory(client, 0)
+		factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
 		s, err := scheduler.New(scheduler.Config{Client: client, Informers: factory, Log: log})
 		if err != nil {
 			log.Error("scheduler", "err", err)

@@ -85,6 +85,10 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, log *slog.Logger) (*B
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = "0" // the API server compacts (see Compact)
 	ec.QuotaBackendBytes = 8 << 30
+	// etcd keeps the raft log since the last snapshot in memory; a single member needs little
+	// of it, and busy clusters (node heartbeats) would otherwise hold ~15,000 entries.
+	ec.SnapshotCount = 5000
+	ec.SnapshotCatchUpEntries = 1000
 	clientPort, peerPort := cfg.ClientPort, cfg.PeerPort
 	var err error
 	if clientPort == 0 {

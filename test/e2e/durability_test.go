@@ -35,11 +35,11 @@ func startBinaryTB(t testing.TB, dir string, apiPort, etcdClient, etcdPeer int) 
 	return startCommand(t, "server", dir, apiPort, etcdClient, etcdPeer)
 }
 
-func startCommand(t testing.TB, sub, dir string, apiPort, etcdClient, etcdPeer int) (*exec.Cmd, kubernetes.Interface) {
+func startCommand(t testing.TB, sub, dir string, apiPort, etcdClient, etcdPeer int, extra ...string) (*exec.Cmd, kubernetes.Interface) {
 	t.Helper()
-	cmd := exec.Command(testserver.Binary(t), sub, "--data-dir", dir, "--bind-address", "127.0.0.1",
+	cmd := exec.Command(testserver.Binary(t), append([]string{sub, "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(apiPort), "--etcd-client-port", strconv.Itoa(etcdClient),
-		"--etcd-peer-port", strconv.Itoa(etcdPeer), "--log-level", "warn")
+		"--etcd-peer-port", strconv.Itoa(etcdPeer), "--log-level", "warn"}, extra...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,8 @@ func BenchmarkControlLoopScale(b *testing.B) {
 	nodes, pods := envInt("NODES", 1000), envInt("PODS", 10000)
 	dir := b.TempDir()
 	ports := freePortsB(b, 3)
-	server, _ := startCommand(b, "server", dir, ports[0], ports[1], ports[2])
+	// A /24 per node: the default /16 holds 256 nodes, so use a /9 (32,768 nodes).
+	server, _ := startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.128.0.0/9")
 	kubeconfig := dir + "/kubeconfig.yaml"
 	sim := exec.Command(testserver.Binary(b), "simnode", "--kubeconfig", kubeconfig, "--nodes", strconv.Itoa(nodes), "--log-level", "warn")
 	sim.Stderr = os.Stderr

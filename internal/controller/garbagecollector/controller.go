@@ -42,7 +42,7 @@ const DefaultDiscoveryPeriod = 30 * time.Second
 // foreground deletion or orphaning: informers of different resources deliver events
 // independently, and a dependent created just before the owner's deletion must be in the
 // graph by then.
-const defaultSettle = 500 * time.Millisecond
+const defaultSettle = 2 * time.Second
 
 // Controller is the garbage collector.
 type Controller struct {

@@ -33,7 +33,7 @@
 // removed (and the API server deletes the owner). An owner being deleted with the orphan
 // finalizer has its reference removed from each of its dependents, then the finalizer.
 // Informers of different resources deliver events independently, so the collector waits a
-// moment (500ms) before acting on an owner that starts either, letting dependents created just
+// moment (2s) before acting on an owner that starts either, letting dependents created just
 // before its deletion reach the graph.
 //
 // All writes are JSON merge patches of metadata (ownerReferences, finalizers) carrying the

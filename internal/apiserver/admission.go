@@ -23,7 +23,16 @@ var namespacesGR = schema.GroupResource{Resource: "namespaces"}
 // admitNamespace refuses content in a namespace that does not exist or is terminating.
 func (s *Server) admitNamespace(ctx context.Context, namespace string) error {
 	nsRes := s.byGroupResource["/namespaces"]
-	obj, err := nsRes.store.Get(ctx, nsRes.store.Key("", namespace))
+	key := nsRes.store.Key("", namespace)
+	// The watch cache answers for namespaces that exist and are active (as upstream's
+	// lister does); etcd is asked only when the cache does not know the namespace yet or
+	// sees it terminating.
+	if obj, ok := nsRes.store.Cached(key); ok {
+		if ns := obj.(*corev1.Namespace); ns.DeletionTimestamp == nil && ns.Status.Phase != corev1.NamespaceTerminating {
+			return nil
+		}
+	}
+	obj, err := nsRes.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return apierrors.NewNotFound(namespacesGR, namespace)
 	}

@@ -352,3 +352,16 @@ func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*Li
 	}
 	return res, true, nil
 }
+
+// Cached returns the object at key as the watch cache holds it (possibly slightly behind
+// etcd), and false when the cache is not running or does not hold the key. The object is
+// shared: callers must not modify it.
+func (s *Store) Cached(key string) (runtime.Object, bool) {
+	if s.cache == nil {
+		return nil, false
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	obj, ok := s.cache.objects[key]
+	return obj, ok
+}

@@ -16,6 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newAPIServerCommand(), newSchedulerCommand(), newControllerManagerCommand(), newSimnodeCommand(), newKubectlCommand(), newVersionCommand())
+	root.AddCommand(newImageCommand(), newAgentCommand())
 	return root
 }
 

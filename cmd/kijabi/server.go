@@ -17,6 +17,8 @@ type serverFlags struct {
 	port, etcdClientPort, etcdPeerPort, simulatedNodes                                  int
 	apiOnly                                                                             bool
 	nodeGrace                                                                           time.Duration
+	disableAgent                                                                        bool
+	node                                                                                nodeFlags
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -35,6 +37,10 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.simulatedNodes, "simulated-nodes", 0, "run this many simulated nodes (no containers) in the server")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network; each node gets a /24 of it")
 	fl.DurationVar(&f.nodeGrace, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked unreachable")
+	if cmd.Name() == "server" {
+		fl.BoolVar(&f.disableAgent, "disable-agent", false, "run no node agent (kubelet) in the server: a control plane only")
+		f.node.register(cmd)
+	}
 }
 
 func (f *serverFlags) config() (server.Config, error) {
@@ -59,6 +65,12 @@ func (f *serverFlags) config() (server.Config, error) {
 	}
 	if f.etcdServers != "" {
 		cfg.EtcdServers = strings.Split(f.etcdServers, ",")
+	}
+	if !f.apiOnly && !f.disableAgent {
+		cfg.Agent = true
+		if cfg.Node, err = f.node.config(); err != nil {
+			return cfg, err
+		}
 	}
 	return cfg, nil
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kijabi/kijabi/internal/agent"
 	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/auth"
 	"github.com/kijabi/kijabi/internal/controllermanager"
@@ -59,7 +60,12 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is marked
 	// unreachable (default 40s).
 	NodeMonitorGracePeriod time.Duration
-	Log                    *slog.Logger
+	// Agent runs a node agent (the kubelet, on an embedded containerd unless
+	// Node.ContainerRuntimeEndpoint is set) in the process.
+	Agent bool
+	// Node configures that agent; DataDir, NodeIP and credentials are filled in.
+	Node agent.Config
+	Log  *slog.Logger
 }
 
 // Running is a started control plane.
@@ -77,6 +83,8 @@ type Running struct {
 	// components are the in-process clients of the API (controllers, scheduler...).
 	components     sync.WaitGroup
 	stopComponents context.CancelFunc
+	// agent is the in-process node agent, when there is one.
+	agent *agentRunner
 }
 
 // RESTConfig returns an admin client configuration.
@@ -160,6 +168,11 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		ln.Close()
 		return nil, err
 	}
+	kubeletClientCert, kubeletClientKey, err := ca.ClientCert(tlsDir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{auth.GroupMasters})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 
 	var backend *storage.Backend
 	if len(cfg.EtcdServers) > 0 {
@@ -183,9 +196,10 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	api, err := apiserver.New(apiserver.Config{
 		Storage: backend, ServiceCIDR: serviceCIDR, NodePortMin: portMin, NodePortMax: portMax,
 		AdvertiseAddress: advertise, Port: port,
-		Authenticator: auth.Union{auth.ClientCert{}},
-		Authorizer:    auth.AllowAll{},
-		Log:           log,
+		Authenticator:         auth.Union{auth.ClientCert{}},
+		Authorizer:            auth.AllowAll{},
+		KubeletClientCertFile: kubeletClientCert, KubeletClientKeyFile: kubeletClientKey,
+		Log: log,
 	})
 	if err != nil {
 		ln.Close()
@@ -277,6 +291,12 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 				log.Error("scheduler stopped", "err", err)
 			}
 		}()
+	}
+	if cfg.Agent {
+		if err := r.startAgent(componentCtx, cfg, ca, tlsDir, url, advertise, serviceCIDR, log); err != nil {
+			r.Stop()
+			return nil, err
+		}
 	}
 	if cfg.SimulatedNodes > 0 {
 		if err := r.startSimnodes(componentCtx, ca, tlsDir, url, cfg.SimulatedNodes, log); err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/kijabi/kijabi/internal/agent"
 	"github.com/kijabi/kijabi/internal/server"
 )
 
@@ -46,6 +49,10 @@ type Options struct {
 	SimulatedNodes int
 	// NodeMonitorGracePeriod shortens how long nodes may miss heartbeats (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// Agent runs a real node agent (kubelet on an embedded containerd) on 127.0.0.1,
+	// with its own pod network and bridge; its pods are removed when the test ends.
+	// It implies Controllers (node IPAM gives the node its podCIDR).
+	Agent bool
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -68,11 +75,24 @@ func Start(t testing.TB, opts ...Options) *Server {
 	// klog is process-wide: point it at the test log once, before any client runs.
 	klogOnce.Do(func() { klog.SetSlogLogger(log) })
 	ctx, cancel := context.WithCancel(context.Background())
-	running, err := server.Start(ctx, server.Config{
+	scfg := server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
 		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
 		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod,
-	})
+	}
+	if o.Agent {
+		// A pod network and bridge of this test process's own, so that clusters of
+		// different test packages never share addresses.
+		n := os.Getpid()%200 + 20
+		_, scfg.ClusterCIDR, _ = net.ParseCIDR(fmt.Sprintf("10.%d.0.0/16", n))
+		scfg.DisableControllers = false
+		scfg.Agent = true
+		scfg.AdvertiseAddress = net.ParseIP("127.0.0.1")
+		scfg.Node = agent.Config{
+			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: true,
+		}
+	}
+	running, err := server.Start(ctx, scfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("starting server: %v", err)

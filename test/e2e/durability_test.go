@@ -37,6 +37,10 @@ func startBinaryTB(t testing.TB, dir string, apiPort, etcdClient, etcdPeer int) 
 
 func startCommand(t testing.TB, sub, dir string, apiPort, etcdClient, etcdPeer int, extra ...string) (*exec.Cmd, kubernetes.Interface) {
 	t.Helper()
+	if sub == "server" {
+		// No node agent: these tests are about the control plane.
+		extra = append([]string{"--disable-agent"}, extra...)
+	}
 	cmd := exec.Command(testserver.Binary(t), append([]string{sub, "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--secure-port", strconv.Itoa(apiPort), "--etcd-client-port", strconv.Itoa(etcdClient),
 		"--etcd-peer-port", strconv.Itoa(etcdPeer), "--log-level", "warn"}, extra...)...)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kijabi/kijabi/internal/agent"
+)
+
+// nodeFlags are the node agent's flags, shared by `server` and `agent`.
+type nodeFlags struct {
+	name, ip, runtimeEndpoint, cniConfDir, bridge, clusterDNS, clusterDomain string
+	kubeletPort                                                               int
+	insecureRegistries                                                        []string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "node-name", "", "name of this node (default: the host name)")
+	fl.StringVar(&f.ip, "node-ip", "", "InternalIP of this node (default: the first host address)")
+	fl.StringVar(&f.runtimeEndpoint, "container-runtime-endpoint", "", "CRI socket of an external runtime (default: an embedded containerd under DATA-DIR/agent)")
+	fl.StringVar(&f.cniConfDir, "cni-conf-dir", "", "where to write the CNI configuration for an external runtime (default /etc/cni/net.d)")
+	fl.StringVar(&f.bridge, "cni-bridge", "kijabi0", "name of the pod network bridge")
+	fl.IntVar(&f.kubeletPort, "kubelet-port", 10250, "HTTPS port of the kubelet server (logs, exec, port-forward)")
+	fl.StringVar(&f.clusterDNS, "cluster-dns", "", "comma-separated cluster DNS server addresses for pods' resolv.conf")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host:port the embedded containerd may pull from over plain HTTP (repeatable)")
+}
+
+func (f *nodeFlags) config() (agent.Config, error) {
+	cfg := agent.Config{
+		NodeName: f.name, ContainerRuntimeEndpoint: f.runtimeEndpoint, CNIConfDir: f.cniConfDir,
+		Bridge: f.bridge, KubeletPort: f.kubeletPort, ClusterDomain: f.clusterDomain,
+		InsecureRegistries: f.insecureRegistries,
+	}
+	if f.ip != "" {
+		if cfg.NodeIP = net.ParseIP(f.ip); cfg.NodeIP == nil {
+			return cfg, fmt.Errorf("--node-ip: %q is not an IP address", f.ip)
+		}
+	}
+	if f.clusterDNS != "" {
+		for _, s := range strings.Split(f.clusterDNS, ",") {
+			ip := net.ParseIP(strings.TrimSpace(s))
+			if ip == nil {
+				return cfg, fmt.Errorf("--cluster-dns: %q is not an IP address", s)
+			}
+			cfg.ClusterDNS = append(cfg.ClusterDNS, ip)
+		}
+	}
+	return cfg, nil
+}
+
+func newAgentCommand() *cobra.Command {
+	var f nodeFlags
+	var kubeconfig, dataDir, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node: the kubelet on containerd, joined to the API server of --kubeconfig",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			rc.UserAgent = "kijabi-kubelet"
+			cfg.REST, cfg.DataDir, cfg.Log = rc, dataDir, newLogger(logLevel)
+			if cfg.NodeIP == nil {
+				cfg.NodeIP = hostIP()
+			}
+			return agent.Run(cmd.Context(), cfg)
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig of the API server")
+	fl.StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the node's state (containerd, pod volumes and logs)")
+	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// hostIP is the first global unicast IPv4 address of this host, or loopback.
+func hostIP() net.IP {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.To4()
+		}
+	}
+	return net.ParseIP("127.0.0.1")
+}

@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kijabi/kijabi/internal/cri"
+	"github.com/kijabi/kijabi/internal/cri/containerd"
+	"github.com/kijabi/kijabi/internal/cri/image"
+	"github.com/kijabi/kijabi/internal/kubelet"
+	"github.com/kijabi/kijabi/internal/network/cni"
+)
+
+// ErrNoRuntime is returned (wrapped) when there is no container runtime to run pods on.
+var ErrNoRuntime = containerd.ErrNotInstalled
+
+// Config configures a node agent.
+type Config struct {
+	// DataDir is the kijabi data dir; the agent keeps its state under DataDir/agent.
+	DataDir string
+	// NodeName is the Node's name (default: the host name).
+	NodeName string
+	// NodeIP is the node's InternalIP.
+	NodeIP net.IP
+	// REST reaches the API server with the node's credentials.
+	REST *rest.Config
+	// ContainerRuntimeEndpoint is a CRI socket; empty starts an embedded containerd.
+	ContainerRuntimeEndpoint string
+	// CNIConfDir is where the CNI configuration is written for an external runtime
+	// (default /etc/cni/net.d); the embedded containerd has its own.
+	CNIConfDir string
+	// Bridge is the CNI bridge's name (default kijabi0).
+	Bridge string
+	// KubeletPort is the kubelet server's port (default 10250; 0 in Tests picks a free one
+	// when KubeletPortSet is false... see Listen).
+	KubeletPort int
+	// ClusterDNS and ClusterDomain go into pods' resolv.conf.
+	ClusterDNS    []net.IP
+	ClusterDomain string
+	// Labels and Taints are set on the Node when it registers.
+	Labels map[string]string
+	Taints []corev1.Taint
+	// InsecureRegistries are registries the embedded containerd reaches over plain HTTP.
+	InsecureRegistries []string
+	// RemovePodsOnStop removes every sandbox and container of this node, and the CNI
+	// bridge, when the agent stops (tests; a real node keeps its pods running).
+	RemovePodsOnStop bool
+	Log              *slog.Logger
+}
+
+// Run runs the node until ctx ends. The containers keep running after it returns (and
+// the embedded containerd is stopped), so a restarted agent adopts them.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "agent")
+	if cfg.NodeName == "" {
+		cfg.NodeName, _ = os.Hostname()
+	}
+	dir := filepath.Join(cfg.DataDir, "agent")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	endpoint, cniDir := cfg.ContainerRuntimeEndpoint, cfg.CNIConfDir
+	var proc *containerd.Process
+	if endpoint == "" {
+		var err error
+		proc, err = containerd.Start(ctx, containerd.Config{
+			Dir: containerd.DefaultDir(cfg.DataDir), SandboxImage: image.PauseImage,
+			InsecureRegistries: cfg.InsecureRegistries, Log: log,
+		})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		defer proc.Stop()
+		endpoint, cniDir = proc.Endpoint(), proc.CNIConfDir()
+		log.Info("containerd started", "socket", endpoint, "took", proc.StartupTime())
+	}
+	if cniDir == "" {
+		cniDir = "/etc/cni/net.d"
+	}
+	rt, err := cri.Dial(ctx, endpoint, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer rt.Close()
+	if proc != nil {
+		start := time.Now()
+		if err := image.EnsureBuiltins(ctx, rt, proc.Address(), filepath.Join(dir, "images")); err != nil {
+			return fmt.Errorf("agent: importing the built-in images: %w", err)
+		}
+		log.Info("built-in images ready", "images", []string{image.PauseImage, image.BusyboxImage}, "took", time.Since(start).Round(time.Millisecond))
+	}
+	client, err := kubernetes.NewForConfig(cfg.REST)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	bridge := cfg.Bridge
+	if bridge == "" {
+		bridge = cni.DefaultBridge
+	}
+	kl, err := kubelet.New(kubelet.Config{
+		NodeName: cfg.NodeName, Client: client, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
+		Port: int32(cfg.KubeletPort), Labels: cfg.Labels, Taints: cfg.Taints,
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
+		NetworkReady: func(podCIDR string) error {
+			return configureNetwork(ctx, rt, cniDir, cni.Config{
+				NetworkName: cni.DefaultNetworkName, Bridge: bridge, PodCIDR: podCIDR,
+				IPAMDataDir: filepath.Join(dir, "cni", "networks"),
+			})
+		},
+		Log: cfg.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	err = kl.Run(ctx)
+	if cfg.RemovePodsOnStop {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		removePods(cleanup, rt, log)
+		if out, err := exec.CommandContext(cleanup, "ip", "link", "del", bridge).CombinedOutput(); err != nil {
+			log.Debug("removing the CNI bridge", "bridge", bridge, "err", err, "out", string(out))
+		}
+	}
+	return err
+}
+
+// removePods stops and removes every sandbox the kubelet made, with their containers.
+func removePods(ctx context.Context, rt *cri.Runtime, log *slog.Logger) {
+	sel := map[string]string{cri.LabelManagedBy: "true"}
+	sbs, err := rt.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
+	if err != nil {
+		log.Warn("listing sandboxes", "err", err)
+		return
+	}
+	for _, sb := range sbs.Items {
+		if _, err := rt.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+			log.Warn("stopping sandbox", "id", sb.Id, "err", err)
+		}
+		if _, err := rt.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+			log.Warn("removing sandbox", "id", sb.Id, "err", err)
+		}
+	}
+}
+
+// configureNetwork writes the CNI configuration for the node's podCIDR and waits until
+// the runtime reports its network ready.
+func configureNetwork(ctx context.Context, rt *cri.Runtime, dir string, c cni.Config) error {
+	if err := cni.EnableForwarding(); err != nil {
+		return err
+	}
+	if err := cni.WriteConfig(dir, c); err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		st, err := rt.Runtime.Status(ctx, &runtimeapi.StatusRequest{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range st.Status.GetConditions() {
+			if cond.Type == runtimeapi.NetworkReady {
+				return cond.Status, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// IsNoRuntime reports whether err says no container runtime is installed.
+func IsNoRuntime(err error) bool { return errors.Is(err, ErrNoRuntime) }

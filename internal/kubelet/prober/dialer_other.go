@@ -1,0 +1,7 @@
+//go:build !linux
+
+package prober
+
+import "net"
+
+func probeDialer() *net.Dialer { return &net.Dialer{} }

@@ -14,8 +14,8 @@ import (
 // nodeFlags are the node agent's flags, shared by `server` and `agent`.
 type nodeFlags struct {
 	name, ip, runtimeEndpoint, cniConfDir, bridge, clusterDNS, clusterDomain string
-	kubeletPort                                                               int
-	insecureRegistries                                                        []string
+	kubeletPort                                                              int
+	insecureRegistries                                                       []string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {

@@ -149,6 +149,8 @@ func (r *resource) subresourceKind(sub string) subresourceKind {
 		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: "PodAttachOptions"}, []string{"create", "get"}}
 	case "portforward":
 		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: "PodPortForwardOptions"}, []string{"create", "get"}}
+	case "proxy":
+		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: r.gvk.Kind + "ProxyOptions"}, []string{"create", "delete", "get", "patch", "update"}}
 	case "finalize":
 		return subresourceKind{r.gvk, []string{"update"}}
 	case "ephemeralcontainers":

@@ -52,10 +52,10 @@ func resourceDefs() []resourceDef {
 				return fields.Set{"status.phase": string(o.(*corev1.Namespace).Status.Phase)}
 			}},
 		{group: "", version: "v1", name: "pods", kind: "Pod", namespaced: true, shortNames: all("po"), categories: workload, status: true,
-			extraSubs: all("binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers"),
+			extraSubs: all("binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers"),
 			newObj:    func() runtime.Object { return &corev1.Pod{} }, newList: func() runtime.Object { return &corev1.PodList{} },
 			fields: podFields},
-		{group: "", version: "v1", name: "services", kind: "Service", namespaced: true, shortNames: all("svc"), categories: workload, status: true,
+		{group: "", version: "v1", name: "services", kind: "Service", namespaced: true, shortNames: all("svc"), categories: workload, status: true, extraSubs: all("proxy"),
 			newObj: func() runtime.Object { return &corev1.Service{} }, newList: func() runtime.Object { return &corev1.ServiceList{} },
 			fields: func(o runtime.Object) fields.Set {
 				s := o.(*corev1.Service)
@@ -63,7 +63,7 @@ func resourceDefs() []resourceDef {
 			}},
 		{group: "", version: "v1", name: "endpoints", kind: "Endpoints", namespaced: true, shortNames: all("ep"),
 			newObj: func() runtime.Object { return &corev1.Endpoints{} }, newList: func() runtime.Object { return &corev1.EndpointsList{} }},
-		{group: "", version: "v1", name: "nodes", kind: "Node", shortNames: all("no"), status: true,
+		{group: "", version: "v1", name: "nodes", kind: "Node", shortNames: all("no"), status: true, extraSubs: all("proxy"),
 			newObj: func() runtime.Object { return &corev1.Node{} }, newList: func() runtime.Object { return &corev1.NodeList{} },
 			fields: func(o runtime.Object) fields.Set {
 				return fields.Set{"spec.unschedulable": strconv.FormatBool(o.(*corev1.Node).Spec.Unschedulable)}

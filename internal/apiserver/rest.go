@@ -46,6 +46,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		return
 	}
+	connectVerb(info)
 	res := s.lookup(info)
 	if res == nil {
 		writeError(w, apierrors.NewNotFound(schema.GroupResource{Group: info.group, Resource: info.resource}, ""))
@@ -93,6 +94,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		err = s.serveObject(ctx, w, r, res, info)
 	case "eviction":
 		err = s.serveEviction(ctx, w, r, res, info)
+	case "log", "exec", "attach", "portforward", "proxy":
+		err = s.serveConnect(ctx, w, r, res, info)
 	default:
 		err = apierrors.NewServiceUnavailable(fmt.Sprintf("the %s subresource is not available yet", info.subresource))
 	}

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,7 +45,12 @@ type Config struct {
 	// CompactionInterval is how often etcd is compacted (default 5m; 0 uses the default,
 	// negative disables).
 	CompactionInterval time.Duration
-	Log                *slog.Logger
+	// KubeletClientCertFile and KubeletClientKeyFile are the client certificate the
+	// server presents to kubelets (logs, exec, attach, port forward, node proxy).
+	KubeletClientCertFile, KubeletClientKeyFile string
+	// KubeletCA verifies kubelets' serving certificates; if nil they are not verified.
+	KubeletCA *x509.CertPool
+	Log       *slog.Logger
 }
 
 // Server is the Kubernetes API server.
@@ -62,6 +69,10 @@ type Server struct {
 	openapiReady chan struct{}
 	alloc        *allocator
 	start        time.Time
+	// kubeletRT reaches kubelets; built once (kubeletTransport).
+	kubeletOnce sync.Once
+	kubeletRT   *http.Transport
+	kubeletErr  error
 }
 
 type groupInfo struct {

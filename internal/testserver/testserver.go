@@ -3,8 +3,8 @@ package testserver
 import (
 	"bytes"
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"

@@ -36,7 +36,12 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		// The legacy /watch/.../{name} form watches one object.
 		sel.fields = andName(sel.fields, info.name)
 	}
-	t, err := s.listTarget(r)
+	// A watch streams single objects: metadata clients ask for them
+	// as=PartialObjectMetadata (some older ones as the List kind).
+	t, err := s.negotiate(r.Header.Get("Accept"), func(as, g, v string) bool {
+		return g == "meta.k8s.io" && (v == "v1" || v == "v1beta1") &&
+			(as == "Table" || as == "PartialObjectMetadata" || as == "PartialObjectMetadataList")
+	})
 	if err != nil {
 		return err
 	}
@@ -166,11 +171,13 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			a.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
 		}
 		obj.GetObjectKind().SetGroupVersionKind(res.gvk)
-		buf.Reset()
-		if err := t.info.Serializer.Encode(obj, &buf); err != nil {
+		// Bookmarks take the form the watcher asked for (a metadata informer can only
+		// decode PartialObjectMetadata).
+		raw, err := encode(obj)
+		if err != nil {
 			return err
 		}
-		ev := &metav1.WatchEvent{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		ev := &metav1.WatchEvent{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: raw}}
 		if err := t.info.StreamSerializer.Serializer.Encode(ev, framer); err != nil {
 			return err
 		}

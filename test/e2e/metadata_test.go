@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
+	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/testserver"
+)
+
+// TestMetadataWatchBookmarks checks that a metadata-only watch (what the garbage
+// collector's and many operators' informers use) gets its initial-events bookmark as
+// PartialObjectMetadata, which is all a metadata client can decode.
+func TestMetadataWatchBookmarks(t *testing.T) {
+	srv := testserver.Start(t)
+	ctx := context.Background()
+	if _, err := srv.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "one"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := metadata.NewForConfig(srv.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := mc.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace("default").Watch(ctx, metav1.ListOptions{
+		AllowWatchBookmarks: true, SendInitialEvents: ptr.To(true), ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	timeout := time.After(30 * time.Second)
+	sawAdded := false
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			switch ev.Type {
+			case watch.Added:
+				if m, ok := ev.Object.(*metav1.PartialObjectMetadata); ok && m.Name == "one" {
+					sawAdded = true
+				}
+			case watch.Bookmark:
+				m, ok := ev.Object.(*metav1.PartialObjectMetadata)
+				if !ok {
+					t.Fatalf("bookmark is %T", ev.Object)
+				}
+				if m.Annotations[metav1.InitialEventsAnnotationKey] != "true" || !sawAdded {
+					t.Fatalf("bookmark %v before the initial events were seen (%v)", m.Annotations, sawAdded)
+				}
+				return
+			case watch.Error:
+				t.Fatalf("watch error: %v", ev.Object)
+			}
+		case <-timeout:
+			t.Fatal("no initial-events bookmark")
+		}
+	}
+}

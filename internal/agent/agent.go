@@ -21,6 +21,7 @@ import (
 	"github.com/kijabi/kijabi/internal/cri/containerd"
 	"github.com/kijabi/kijabi/internal/cri/image"
 	"github.com/kijabi/kijabi/internal/kubelet"
+	"github.com/kijabi/kijabi/internal/kubelet/volume"
 	"github.com/kijabi/kijabi/internal/network/cni"
 )
 
@@ -55,9 +56,10 @@ type Config struct {
 	Taints []corev1.Taint
 	// InsecureRegistries are registries the embedded containerd reaches over plain HTTP.
 	InsecureRegistries []string
-	// RemovePodsOnStop removes every sandbox and container of this node, and the CNI
-	// bridge, when the agent stops (tests; a real node keeps its pods running).
-	RemovePodsOnStop bool
+	// RemovePodsOnStop, when it returns true as the agent stops, removes every sandbox,
+	// container and pod volume of this node, and the CNI bridge (tests; a real node
+	// keeps its pods running).
+	RemovePodsOnStop func() bool
 	Log              *slog.Logger
 }
 
@@ -80,7 +82,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var proc *containerd.Process
 	if endpoint == "" {
 		var err error
-		proc, err = containerd.Start(ctx, containerd.Config{
+		// containerd outlives ctx a little: it is stopped (below) after the kubelet,
+		// once pods have been removed when RemovePodsOnStop asks for it.
+		proc, err = containerd.Start(context.WithoutCancel(ctx), containerd.Config{
 			Dir: containerd.DefaultDir(cfg.DataDir), SandboxImage: image.PauseImage,
 			InsecureRegistries: cfg.InsecureRegistries, Log: log,
 		})
@@ -130,10 +134,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	err = kl.Run(ctx)
-	if cfg.RemovePodsOnStop {
+	if cfg.RemovePodsOnStop != nil && cfg.RemovePodsOnStop() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		removePods(cleanup, rt, log)
+		vols := &volume.Manager{Root: filepath.Join(dir, "pods"), Log: log}
+		for _, uid := range vols.Orphans(nil) {
+			if err := vols.Cleanup(uid); err != nil {
+				log.Warn("removing pod volumes", "uid", uid, "err", err)
+			}
+		}
 		if out, err := exec.CommandContext(cleanup, "ip", "link", "del", bridge).CombinedOutput(); err != nil {
 			log.Debug("removing the CNI bridge", "bridge", bridge, "err", err, "out", string(out))
 		}

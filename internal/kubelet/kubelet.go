@@ -43,6 +43,9 @@ type Kubelet struct {
 	objects      *apiObjects
 	volumes      *volume.Manager
 
+	// cidrMu serialises configuring the pod network (from the node informer and the
+	// status loop).
+	cidrMu           sync.Mutex
 	mu               sync.Mutex
 	workers          map[types.UID]*podWorker
 	podCIDR          string
@@ -124,6 +127,17 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			}
 		},
 	})
+	// The own Node, to pick up the podCIDR as soon as node IPAM assigns it.
+	nodes := informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.cfg.NodeName).String()
+		}))
+	_, _ = nodes.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.observePodCIDR(obj.(*corev1.Node)) },
+		UpdateFunc: func(_, obj any) { k.observePodCIDR(obj.(*corev1.Node)) },
+	})
+	nodes.Start(ctx.Done())
+	defer nodes.Shutdown()
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {

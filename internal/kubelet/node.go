@@ -150,7 +150,7 @@ func (k *Kubelet) register(ctx context.Context) error {
 	return wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		_, err := k.cfg.Client.CoreV1().Nodes().Create(ctx, k.newNode(), metav1.CreateOptions{})
 		if err == nil || apierrors.IsAlreadyExists(err) {
-			k.log.Info("node registered", "node", k.cfg.NodeName)
+			k.log.Info("node registered")
 			return true, nil
 		}
 		k.log.Warn("registering node", "err", err)
@@ -294,6 +294,8 @@ func (k *Kubelet) syncNodeStatus(ctx context.Context) error {
 
 // observePodCIDR hands the node's podCIDR to NetworkReady once it is assigned.
 func (k *Kubelet) observePodCIDR(node *corev1.Node) {
+	k.cidrMu.Lock()
+	defer k.cidrMu.Unlock()
 	k.mu.Lock()
 	done := k.podCIDR != ""
 	k.mu.Unlock()

@@ -124,11 +124,11 @@ func (p *probeResults) setStatus(pod *corev1.Pod, c *corev1.Container, s prober.
 
 // ensureProbes starts the probe workers of running container instance id, and tells
 // them about it.
-func (k *Kubelet) ensureProbes(pod *corev1.Pod, c *corev1.Container, id string, podIPs []string) {
+func (k *Kubelet) ensureProbes(pod *corev1.Pod, c *corev1.Container, id string, startedAt time.Time, podIPs []string) {
 	if c.LivenessProbe == nil && c.ReadinessProbe == nil && c.StartupProbe == nil {
 		return
 	}
-	s := prober.Status{ContainerID: id, Running: true, Started: k.probes.started(id, c), PodDeleting: pod.DeletionTimestamp != nil}
+	s := prober.Status{ContainerID: id, Running: true, StartedAt: startedAt, Started: k.probes.started(id, c), PodDeleting: pod.DeletionTimestamp != nil}
 	if len(podIPs) > 0 {
 		s.PodIP = podIPs[0]
 	}

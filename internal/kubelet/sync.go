@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/kubelet/prober"
 )
 
 // Resync periods: a pod with work in flight is looked at again soon; a settled one only
@@ -211,9 +213,10 @@ func (k *Kubelet) keepRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			res.soon(0)
 			return false
 		}
-		k.ensureProbes(pod, c, latest.Id, t.podIPs)
+		k.ensureProbes(pod, c, latest.Id, time.Unix(0, latest.StartedAt), t.podIPs)
 		return k.probes.started(latest.Id, c)
 	case runtimeapi.ContainerState_CONTAINER_EXITED:
+		k.probes.setStatus(pod, c, prober.Status{ContainerID: latest.Id, Terminated: true})
 		if !shouldRestart(policy, latest.ExitCode) {
 			return false
 		}

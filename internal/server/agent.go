@@ -20,6 +20,9 @@ type agentRunner struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+	// final is set by the last Stop, when the agent's pods may be removed (if the
+	// configuration asks for it); a StopAgent keeps them for the next start.
+	final bool
 }
 
 func (r *Running) startAgent(ctx context.Context, cfg Config, ca *pki.CA, tlsDir, url string, advertise net.IP, serviceCIDR *net.IPNet, log *slog.Logger) error {
@@ -45,11 +48,22 @@ func (r *Running) startAgent(ctx context.Context, cfg Config, ca *pki.CA, tlsDir
 		ac.Log = log
 	}
 	a := &agentRunner{cfg: ac, parent: ctx, log: log}
+	if ac.RemovePodsOnStop != nil {
+		wanted := ac.RemovePodsOnStop
+		a.cfg.RemovePodsOnStop = func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.final && wanted()
+		}
+	}
 	r.agent = a
 	r.components.Add(1)
 	go func() {
 		defer r.components.Done()
 		<-ctx.Done()
+		a.mu.Lock()
+		a.final = true
+		a.mu.Unlock()
 		a.Stop()
 	}()
 	a.Start()
@@ -90,12 +104,17 @@ func (a *agentRunner) Stop() {
 	}
 }
 
-// RestartAgent stops the node agent and starts it again, as a kubelet restart: the
-// containers keep running and the new agent adopts them.
-func (r *Running) RestartAgent() {
-	if r.agent == nil {
-		return
+// StopAgent stops the in-process node agent (its containers keep running), as a
+// kubelet going away; StartAgent starts it again, and it adopts them.
+func (r *Running) StopAgent() {
+	if r.agent != nil {
+		r.agent.Stop()
 	}
-	r.agent.Stop()
-	r.agent.Start()
+}
+
+// StartAgent starts the in-process node agent again after StopAgent.
+func (r *Running) StartAgent() {
+	if r.agent != nil {
+		r.agent.Start()
+	}
 }

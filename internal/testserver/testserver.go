@@ -87,9 +87,9 @@ func Start(t testing.TB, opts ...Options) *Server {
 		_, scfg.ClusterCIDR, _ = net.ParseCIDR(fmt.Sprintf("10.%d.0.0/16", n))
 		scfg.DisableControllers = false
 		scfg.Agent = true
-		scfg.AdvertiseAddress = net.ParseIP("127.0.0.1")
 		scfg.Node = agent.Config{
-			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: true,
+			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: func() bool { return true },
+			NodeIP: net.ParseIP("127.0.0.1"),
 		}
 	}
 	running, err := server.Start(ctx, scfg)

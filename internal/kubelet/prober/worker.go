@@ -309,7 +309,7 @@ func (w *Worker) doProbe() bool {
 		w.setResult(st.ContainerID, Success, "")
 		return false
 	}
-	if int32(w.clock.Since(st.StartedAt).Seconds()) < w.probe.InitialDelaySeconds {
+	if w.clock.Since(st.StartedAt) < time.Duration(w.probe.InitialDelaySeconds)*time.Second {
 		return true
 	}
 	if st.Started {

@@ -1,0 +1,397 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/cri"
+	"github.com/kijabi/kijabi/internal/cri/containerd"
+	"github.com/kijabi/kijabi/internal/testserver"
+)
+
+const busybox = "kijabi.local/busybox:latest"
+
+// nodeCluster is a control plane with one real node (kubelet on containerd).
+type nodeCluster struct {
+	*testserver.Server
+	t *testing.T
+}
+
+func startNode(t *testing.T) *nodeCluster {
+	t.Helper()
+	srv := testserver.Start(t, testserver.Options{Agent: true})
+	c := &nodeCluster{Server: srv, t: t}
+	poll(t, 60*time.Second, "the node to be Ready", func() (bool, error) {
+		nodes, err := srv.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			return false, nil
+		}
+		for _, cond := range nodes.Items[0].Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && nodes.Items[0].Spec.PodCIDR != "" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return c
+}
+
+func (c *nodeCluster) create(pod *corev1.Pod) *corev1.Pod {
+	c.t.Helper()
+	if pod.Namespace == "" {
+		pod.Namespace = "default"
+	}
+	p, err := c.Client.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func (c *nodeCluster) get(name string) *corev1.Pod {
+	c.t.Helper()
+	p, err := c.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// waitPod polls pod name until cond holds.
+func (c *nodeCluster) waitPod(name, what string, timeout time.Duration, cond func(*corev1.Pod) bool) *corev1.Pod {
+	c.t.Helper()
+	var last *corev1.Pod
+	err := pollErr(timeout, func() (bool, error) {
+		p, err := c.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = p
+		return cond(p), nil
+	})
+	if err != nil {
+		c.t.Fatalf("waiting for pod %s to be %s: %v; last status: %+v", name, what, err, statusSummary(last))
+	}
+	return last
+}
+
+func pollErr(timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func statusSummary(p *corev1.Pod) string {
+	if p == nil {
+		return "<none>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "phase=%s ip=%s", p.Status.Phase, p.Status.PodIP)
+	for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+		fmt.Fprintf(&b, " [%s ready=%v restarts=%d state=%+v last=%+v]", cs.Name, cs.Ready, cs.RestartCount, cs.State, cs.LastTerminationState)
+	}
+	for _, cond := range p.Status.Conditions {
+		fmt.Fprintf(&b, " %s=%s", cond.Type, cond.Status)
+	}
+	return b.String()
+}
+
+func running(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
+
+func ready(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func shPod(name, script string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To[int64](2),
+			Containers:                    []corev1.Container{{Name: "main", Image: busybox, Command: []string{"sh", "-c", script}}},
+		},
+	}
+}
+
+// httpGet fetches url, retrying until the deadline.
+func httpGet(t *testing.T, url string, timeout time.Duration) string {
+	t.Helper()
+	var body string
+	client := &http.Client{Timeout: 2 * time.Second}
+	err := pollErr(timeout, func() (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return body
+}
+
+// httpdScript serves the pod's own name on :8080, from /www (with whatever is mounted in it).
+const httpdScript = `mkdir -p /www; hostname > /www/index.html; exec httpd -f -p 8080 -h /www`
+
+// TestKubelet runs real pods through the kubelet, containerd and runc, and checks what
+// users rely on: pod IPs, shared localhost, restarts, probes, volumes, limits and
+// graceful termination — then that a kubelet restart leaves running containers alone.
+func TestKubelet(t *testing.T) {
+	c := startNode(t)
+	ctx := context.Background()
+
+	t.Run("DeploymentPodIPs", func(t *testing.T) {
+		c.t = t
+		c.MustKubectl(t, "create", "deployment", "web", "--image="+busybox, "--replicas=3", "--", "sh", "-c", httpdScript)
+		var pods *corev1.PodList
+		poll(t, 90*time.Second, "3 web pods Running", func() (bool, error) {
+			var err error
+			pods, err = c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+			if err != nil || len(pods.Items) != 3 {
+				return false, nil
+			}
+			for _, p := range pods.Items {
+				if !running(&p) || !ready(&p) || p.Status.PodIP == "" {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		seen := map[string]bool{}
+		for _, p := range pods.Items {
+			if seen[p.Status.PodIP] {
+				t.Fatalf("two pods share IP %s", p.Status.PodIP)
+			}
+			seen[p.Status.PodIP] = true
+			body := httpGet(t, "http://"+p.Status.PodIP+":8080/", 20*time.Second)
+			if strings.TrimSpace(body) != p.Name {
+				t.Errorf("pod %s at %s answered %q", p.Name, p.Status.PodIP, body)
+			}
+			if p.Status.HostIP != "127.0.0.1" || p.Status.StartTime == nil || p.Status.ContainerStatuses[0].ContainerID == "" {
+				t.Errorf("pod %s status incomplete: %s", p.Name, statusSummary(&p))
+			}
+		}
+		c.MustKubectl(t, "delete", "deployment", "web")
+	})
+
+	t.Run("SharedLocalhost", func(t *testing.T) {
+		c.t = t
+		p := shPod("pair", httpdScript)
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{
+			Name: "client", Image: busybox,
+			Command: []string{"sh", "-c", "until wget -qO /tmp/got http://localhost:8080/; do sleep 0.2; done; sleep 3600"},
+			ReadinessProbe: &corev1.Probe{
+				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"grep", "-q", "pair", "/tmp/got"}}},
+				PeriodSeconds: 1,
+			},
+		})
+		c.create(p)
+		c.waitPod("pair", "Ready (the client container fetched the server over localhost)", 60*time.Second, ready)
+	})
+
+	t.Run("CrashLoopBackOff", func(t *testing.T) {
+		c.t = t
+		c.create(shPod("crash", "echo going down; exit 3"))
+		p := c.waitPod("crash", "in CrashLoopBackOff", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		last := p.Status.ContainerStatuses[0].LastTerminationState.Terminated
+		if last == nil || last.ExitCode != 3 || last.Reason != "Error" {
+			t.Errorf("last state = %+v", last)
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("phase = %s, want Running (restartPolicy Always)", p.Status.Phase)
+		}
+		out := c.MustKubectl(t, "get", "pod", "crash")
+		if !strings.Contains(out, "CrashLoopBackOff") {
+			t.Errorf("kubectl get pod shows:\n%s", out)
+		}
+	})
+
+	t.Run("LivenessProbeRestarts", func(t *testing.T) {
+		c.t = t
+		p := shPod("unhealthy", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600")
+		p.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/tmp/healthy"}}},
+			PeriodSeconds: 1, FailureThreshold: 1,
+		}
+		c.create(p)
+		c.waitPod("unhealthy", "restarted by its liveness probe", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 1
+		})
+		poll(t, 30*time.Second, "an Unhealthy event", func() (bool, error) {
+			evs, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{
+				FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "unhealthy").String()})
+			if err != nil {
+				return false, nil
+			}
+			for _, e := range evs.Items {
+				if e.Reason == "Unhealthy" && strings.HasPrefix(e.Message, "Liveness probe failed") {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	})
+
+	t.Run("ReadinessGatesReady", func(t *testing.T) {
+		c.t = t
+		p := shPod("late", "sleep 3; touch /tmp/ready; sleep 3600")
+		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/tmp/ready"}}},
+			PeriodSeconds: 1,
+		}
+		c.create(p)
+		got := c.waitPod("late", "Running", 60*time.Second, running)
+		if ready(got) {
+			t.Fatalf("pod Ready before its readiness probe could pass: %s", statusSummary(got))
+		}
+		c.waitPod("late", "Ready", 60*time.Second, ready)
+	})
+
+	t.Run("ConfigMapAndSecretVolumes", func(t *testing.T) {
+		c.t = t
+		cm, err := c.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "site"}, Data: map[string]string{"greeting": "v1"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "creds"}, StringData: map[string]string{"password": "s3cret"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := shPod("vols", "exec httpd -f -p 8080 -h /www")
+		p.Spec.Volumes = []corev1.Volume{
+			{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "site"}}}},
+			{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+		}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cfg", MountPath: "/www/cfg"}, {Name: "sec", MountPath: "/www/sec"}}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}}}
+		c.create(p)
+		ip := c.waitPod("vols", "Running", 60*time.Second, running).Status.PodIP
+		if got := httpGet(t, "http://"+ip+":8080/cfg/greeting", 20*time.Second); got != "v1" {
+			t.Errorf("configMap file = %q", got)
+		}
+		if got := httpGet(t, "http://"+ip+":8080/sec/password", 20*time.Second); got != "s3cret" {
+			t.Errorf("secret file = %q", got)
+		}
+		cm.Data["greeting"] = "v2"
+		if _, err := c.Client.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 60*time.Second, "the configMap update to reach the running pod", func() (bool, error) {
+			return httpGet(t, "http://"+ip+":8080/cfg/greeting", 5*time.Second) == "v2", nil
+		})
+	})
+
+	t.Run("OOMKilled", func(t *testing.T) {
+		c.t = t
+		p := shPod("hog", `x=0123456789abcdef; while :; do x="$x$x"; done`)
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}
+		c.create(p)
+		got := c.waitPod("hog", "killed", 60*time.Second, func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodFailed
+		})
+		term := got.Status.ContainerStatuses[0].State.Terminated
+		if term == nil || term.Reason != "OOMKilled" || term.ExitCode != 137 {
+			t.Errorf("terminated = %+v, want OOMKilled with exit code 137", term)
+		}
+	})
+
+	t.Run("GracefulTermination", func(t *testing.T) {
+		c.t = t
+		marks := t.TempDir()
+		p := shPod("graceful", `trap 'echo term >> /marks/log; exit 0' TERM; echo started >> /marks/log; while :; do sleep 0.2; done`)
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](20)
+		p.Spec.Volumes = []corev1.Volume{{Name: "marks", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: marks}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "marks", MountPath: "/marks"}}
+		p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo prestop >> /marks/log"}}}}
+		c.create(p)
+		c.waitPod("graceful", "Running", 60*time.Second, running)
+		poll(t, 30*time.Second, "the container to start", func() (bool, error) {
+			b, _ := os.ReadFile(filepath.Join(marks, "log"))
+			return strings.Contains(string(b), "started"), nil
+		})
+		if err := c.Client.CoreV1().Pods("default").Delete(ctx, "graceful", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 30*time.Second, "the pod to be gone", func() (bool, error) {
+			_, err := c.Client.CoreV1().Pods("default").Get(ctx, "graceful", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		b, _ := os.ReadFile(filepath.Join(marks, "log"))
+		if got := strings.Fields(string(b)); strings.Join(got, " ") != "started prestop term" {
+			t.Errorf("container saw %q, want started, prestop, term in that order", got)
+		}
+	})
+
+	t.Run("KubeletRestartAdoptsContainers", func(t *testing.T) {
+		c.t = t
+		c.create(shPod("steady", "sleep 3600"))
+		before := c.waitPod("steady", "Running", 60*time.Second, running).Status.ContainerStatuses[0]
+		c.create(shPod("doomed", "sleep 3600"))
+		doomed := c.waitPod("doomed", "Running", 60*time.Second, running)
+
+		c.StopAgent()
+		// While the kubelet is away, a pod is force-deleted from the API.
+		if err := c.Client.CoreV1().Pods("default").Delete(ctx, "doomed", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		c.StartAgent()
+
+		rt, err := cri.Dial(ctx, containerd.SocketPath(containerd.DefaultDir(c.DataDir)), 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close()
+		poll(t, 60*time.Second, "the force-deleted pod's sandbox to be removed", func() (bool, error) {
+			sbs, err := rt.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+				LabelSelector: map[string]string{cri.LabelPodUID: string(doomed.UID)}}})
+			return err == nil && len(sbs.Items) == 0, nil
+		})
+		after := c.get("steady").Status.ContainerStatuses[0]
+		if after.ContainerID != before.ContainerID || after.RestartCount != 0 || after.State.Running == nil {
+			t.Errorf("container changed across a kubelet restart: before %+v, after %+v", before, after)
+		}
+	})
+}

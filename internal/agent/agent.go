@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +24,7 @@ import (
 	"github.com/kijabi/kijabi/internal/cri/containerd"
 	"github.com/kijabi/kijabi/internal/cri/image"
 	"github.com/kijabi/kijabi/internal/kubelet"
+	kubeletserver "github.com/kijabi/kijabi/internal/kubelet/server"
 	"github.com/kijabi/kijabi/internal/kubelet/volume"
 	"github.com/kijabi/kijabi/internal/network/cni"
 )
@@ -133,7 +137,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	serving, err := kubeletTLS(cfg, dir)
+	if err != nil {
+		return fmt.Errorf("agent: kubelet server certificate: %w", err)
+	}
+	port := cfg.KubeletPort
+	if port == 0 {
+		port = 10250
+	}
+	serverDone := make(chan struct{})
+	go func() {
+		defer close(serverDone)
+		err := kubeletserver.Serve(ctx, kubeletserver.Config{
+			Addr: net.JoinHostPort("", strconv.Itoa(port)), Runtime: rt, TLS: serving, Pods: kl,
+			NodeName: cfg.NodeName, Log: log.With("component", "kubelet-server"),
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Error("kubelet server stopped", "err", err)
+		}
+	}()
 	err = kl.Run(ctx)
+	<-serverDone
 	if cfg.RemovePodsOnStop != nil && cfg.RemovePodsOnStop() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -167,6 +191,30 @@ func removePods(ctx context.Context, rt *cri.Runtime, log *slog.Logger) {
 			log.Warn("removing sandbox", "id", sb.Id, "err", err)
 		}
 	}
+}
+
+// kubeletTLS is the kubelet server's TLS configuration: a self-signed serving certificate
+// (as the kubelet makes by default) and the cluster CA — the one in the node's
+// kubeconfig — to verify the API server's client certificate.
+func kubeletTLS(cfg Config, dir string) (*tls.Config, error) {
+	pki := filepath.Join(dir, "pki")
+	ips := []net.IP{cfg.NodeIP, net.ParseIP("127.0.0.1")}
+	cert, err := kubeletserver.LoadOrCreateServingCert(filepath.Join(pki, "kubelet.crt"), filepath.Join(pki, "kubelet.key"),
+		cfg.NodeName, ips, []string{cfg.NodeName, "localhost"})
+	if err != nil {
+		return nil, err
+	}
+	caPEM := cfg.REST.TLSClientConfig.CAData
+	if len(caPEM) == 0 && cfg.REST.TLSClientConfig.CAFile != "" {
+		if caPEM, err = os.ReadFile(cfg.REST.TLSClientConfig.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no cluster CA in the node's kubeconfig to verify the API server with")
+	}
+	return kubeletserver.TLSConfig(cert, pool), nil
 }
 
 // configureNetwork writes the CNI configuration for the node's podCIDR and waits until

@@ -365,6 +365,60 @@ func TestKubelet(t *testing.T) {
 		}
 	})
 
+	t.Run("KubectlLogsExecCpPortForward", func(t *testing.T) {
+		c.t = t
+		c.create(shPod("tools", `echo line1; echo line2 >&2; mkdir -p /www; echo hello-from-tools > /www/index.html; exec httpd -f -p 8080 -h /www`))
+		c.waitPod("tools", "Running", 60*time.Second, running)
+		poll(t, 30*time.Second, "both log lines", func() (bool, error) {
+			r := c.Kubectl(t, "logs", "tools")
+			return r.Err == nil && r.Stdout == "line1\nline2\n", nil
+		})
+		if got := c.MustKubectl(t, "logs", "tools", "--tail=1"); got != "line2\n" {
+			t.Errorf("logs --tail=1 = %q", got)
+		}
+		if got := c.MustKubectl(t, "exec", "tools", "--", "cat", "/www/index.html"); got != "hello-from-tools\n" {
+			t.Errorf("exec cat = %q", got)
+		}
+		if r := c.Kubectl(t, "exec", "tools", "--", "sh", "-c", "exit 7"); exitCode(r.Err) != 7 {
+			t.Errorf("exec exit code = %v (%s)", r.Err, r.Stderr)
+		}
+		r := c.KubectlIn(t, strings.NewReader("from stdin"), nil, "exec", "-i", "tools", "--", "sh", "-c", "cat > /tmp/in; wc -c < /tmp/in")
+		if r.Err != nil || strings.TrimSpace(r.Stdout) != "10" {
+			t.Errorf("exec -i = %q, %v %s", r.Stdout, r.Err, r.Stderr)
+		}
+		local := filepath.Join(t.TempDir(), "payload.txt")
+		if err := os.WriteFile(local, []byte(strings.Repeat("kijabi ", 3000)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.MustKubectl(t, "cp", local, "default/tools:/tmp/payload.txt")
+		if got := c.MustKubectl(t, "exec", "tools", "--", "wc", "-c", "/tmp/payload.txt"); !strings.HasPrefix(strings.TrimSpace(got), "21000") {
+			t.Errorf("copied file size: %q", got)
+		}
+		back := filepath.Join(t.TempDir(), "back.txt")
+		c.MustKubectl(t, "cp", "default/tools:/tmp/payload.txt", back)
+		if b, _ := os.ReadFile(back); len(b) != 21000 {
+			t.Errorf("copied back %d bytes", len(b))
+		}
+		k := &kubectlSession{t: t, s: c.Server, dir: t.TempDir()}
+		pf := k.startKubectl("port-forward", "pod/tools", ":8080")
+		defer pf.stop()
+		var local8080 string
+		select {
+		case line := <-pf.lines:
+			// Forwarding from 127.0.0.1:NNNNN -> 8080
+			f := strings.Fields(line)
+			if len(f) < 3 {
+				t.Fatalf("port-forward said %q", line)
+			}
+			local8080 = f[2]
+		case <-time.After(30 * time.Second):
+			t.Fatal("port-forward did not start")
+		}
+		if got := httpGet(t, "http://"+local8080+"/", 20*time.Second); got != "hello-from-tools\n" {
+			t.Errorf("through port-forward: %q", got)
+		}
+	})
+
 	t.Run("KubeletRestartAdoptsContainers", func(t *testing.T) {
 		c.t = t
 		c.create(shPod("steady", "sleep 3600"))

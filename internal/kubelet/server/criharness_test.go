@@ -1,36 +1,28 @@
 package server_test
 
-// A real containerd for the end-to-end tests, with a busybox image built here: test-only
-// and minimal (internal/cri/containerd and internal/cri/image are the real ones).
+// A real containerd for the end-to-end tests: the embedded one the node agent runs, with
+// the built-in images.
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kijabi/kijabi/internal/cri"
+	"github.com/kijabi/kijabi/internal/cri/containerd"
+	"github.com/kijabi/kijabi/internal/cri/image"
 )
 
 const (
-	busyboxImage = "kijabi.test/busybox:1"
-	pauseImage   = "kijabi.test/pause:1"
+	busyboxImage = image.BusyboxImage
+	pauseImage   = image.PauseImage
 )
 
 // testRuntime is a containerd started for one test.
@@ -39,24 +31,12 @@ type testRuntime struct {
 	dir string
 }
 
-// startContainerd starts containerd in its own directory, imports the busybox and pause
-// images, and stops it (after removing every sandbox) when the test ends. It skips the
-// test where containerd cannot run.
+// startContainerd starts containerd in its own directory with the built-in images, and
+// stops it (after removing every sandbox) when the test ends.
 func startContainerd(t *testing.T) *testRuntime {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts containerd")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	for _, bin := range []string{"containerd", "ctr", "runc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed", bin)
-		}
-	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("/bin/busybox not installed")
 	}
 	// Not t.TempDir: a short path for the socket, and leftovers of the runtime (mounts)
 	// must not fail the test.
@@ -64,145 +44,32 @@ func startContainerd(t *testing.T) *testRuntime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "containerd.sock")
-	config := fmt.Sprintf(`version = 2
-root = %[1]q
-state = %[2]q
-[grpc]
-  address = %[3]q
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = %[4]q
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  # Lowering oom_score_adj (the sandbox asks for -998) needs CAP_SYS_RESOURCE, which
-  # some CI machines withhold.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = %[5]q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, pauseImage, filepath.Join(dir, "cni"))
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "containerd.log"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	proc, err := containerd.Start(context.Background(), containerd.Config{Dir: dir, SandboxImage: image.PauseImage})
 	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting containerd: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
 	rt := &testRuntime{dir: dir}
 	t.Cleanup(func() {
 		if rt.Runtime != nil {
 			rt.removeAll(t)
 			rt.Close()
 		}
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-		if t.Failed() {
-			if data, err := os.ReadFile(logFile.Name()); err == nil && len(data) > 0 {
-				t.Logf("containerd log (tail):\n%s", tail(data, 4000))
-			}
-		}
+		proc.Stop()
 		if err := os.RemoveAll(dir); err != nil {
 			t.Logf("removing %s: %v", dir, err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := cri.Dial(ctx, sock, 30*time.Second)
+	r, err := cri.Dial(ctx, proc.Endpoint(), 30*time.Second)
 	if err != nil {
 		t.Fatalf("containerd: %v", err)
 	}
 	rt.Runtime = r
-	images := filepath.Join(dir, "images.tar")
-	writeImages(t, images)
-	if out, err := exec.Command("ctr", "--address", sock, "-n", "k8s.io", "images", "import", images).CombinedOutput(); err != nil {
-		t.Fatalf("importing images: %v\n%s", err, out)
+	if err := image.EnsureBuiltins(ctx, r, proc.Address(), dir); err != nil {
+		t.Fatalf("importing images: %v", err)
 	}
 	return rt
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-// writeImages writes a docker-archive with the busybox image (/bin/busybox and a few
-// applet links) and the pause image (the same, sleeping).
-func writeImages(t *testing.T, path string) {
-	t.Helper()
-	busybox, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin/", "tmp/", "dest/"} {
-		mode := int64(0o755)
-		if d == "tmp/" {
-			mode = 0o1777
-		}
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: mode})
-	}
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(busybox))})
-	tw.Write(busybox)
-	for _, applet := range []string{"sh", "cat", "echo", "sleep", "tar", "ls", "stty", "mkdir", "printf", "seq"} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + applet, Linkname: "busybox", Mode: 0o777})
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := func(entrypoint ...string) v1.Image {
-		img, err := mutate.AppendLayers(empty.Image, layer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = "linux", runtime.GOARCH
-		cf.Config.Entrypoint = entrypoint
-		cf.Config.Env = []string{"PATH=/bin"}
-		img, err = mutate.ConfigFile(img, cf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
-	refs := map[name.Reference]v1.Image{}
-	for ref, img := range map[string]v1.Image{busyboxImage: image("/bin/sh"), pauseImage: image("/bin/sleep", "2147483647")} {
-		tag, err := name.NewTag(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		refs[tag] = img
-	}
-	if err := tarball.MultiRefWriteToFile(path, refs); err != nil {
-		t.Fatalf("writing images: %v", err)
-	}
 }
 
 // testPod is a pod sandbox made through CRI with the kubelet's labels.

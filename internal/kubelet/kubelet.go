@@ -144,8 +144,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	k.log.Info("kubelet started")
-	k.wg.Add(1)
+	k.wg.Add(2)
 	go func() { defer k.wg.Done(); k.relist(ctx) }()
+	go func() { defer k.wg.Done(); k.rotateLogs(ctx) }()
 	<-ctx.Done()
 	k.wg.Wait()
 	k.probes.stopAll()

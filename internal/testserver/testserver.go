@@ -53,6 +53,8 @@ type Options struct {
 	// with its own pod network and bridge; its pods are removed when the test ends.
 	// It implies Controllers (node IPAM gives the node its podCIDR).
 	Agent bool
+	// InsecureRegistries are registries the agent's containerd reaches over plain HTTP.
+	InsecureRegistries []string
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -89,7 +91,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 		scfg.Agent = true
 		scfg.Node = agent.Config{
 			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: func() bool { return true },
-			NodeIP: net.ParseIP("127.0.0.1"),
+			NodeIP: net.ParseIP("127.0.0.1"), InsecureRegistries: o.InsecureRegistries,
 		}
 	}
 	running, err := server.Start(ctx, scfg)

@@ -21,7 +21,9 @@ import (
 
 	"github.com/kijabi/kijabi/internal/cri"
 	"github.com/kijabi/kijabi/internal/cri/containerd"
+	"github.com/kijabi/kijabi/internal/cri/image"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testserver/registry"
 )
 
 const busybox = "kijabi.local/busybox:latest"
@@ -32,9 +34,9 @@ type nodeCluster struct {
 	t *testing.T
 }
 
-func startNode(t *testing.T) *nodeCluster {
+func startNode(t *testing.T, insecureRegistries ...string) *nodeCluster {
 	t.Helper()
-	srv := testserver.Start(t, testserver.Options{Agent: true})
+	srv := testserver.Start(t, testserver.Options{Agent: true, InsecureRegistries: insecureRegistries})
 	c := &nodeCluster{Server: srv, t: t}
 	poll(t, 60*time.Second, "the node to be Ready", func() (bool, error) {
 		nodes, err := srv.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
@@ -173,8 +175,43 @@ const httpdScript = `mkdir -p /www; hostname > /www/index.html; exec httpd -f -p
 // users rely on: pod IPs, shared localhost, restarts, probes, volumes, limits and
 // graceful termination — then that a kubelet restart leaves running containers alone.
 func TestKubelet(t *testing.T) {
-	c := startNode(t)
+	reg := registry.Start(t)
+	c := startNode(t, reg.Addr)
 	ctx := context.Background()
+
+	t.Run("PullWithImagePullSecrets", func(t *testing.T) {
+		c.t = t
+		src := filepath.Join(t.TempDir(), "hello.txt")
+		if err := os.WriteFile(src, []byte("hello from the registry\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img, err := image.Build(image.Spec{Files: []image.File{{Src: src, Dest: "/hello.txt"}}, Cmd: []string{"cat", "/hello.txt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := reg.Push(t, "test/hello:v1", img)
+		nocred := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nocred"}, Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "hello", Image: ref}},
+		}}
+		c.create(nocred)
+		c.MustKubectl(t, "create", "secret", "docker-registry", "regcred", "--docker-server="+reg.Addr,
+			"--docker-username="+reg.User, "--docker-password="+reg.Password)
+		withcred := nocred.DeepCopy()
+		withcred.Name, withcred.ResourceVersion = "withcred", ""
+		withcred.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
+		c.create(withcred)
+		c.waitPod("withcred", "Succeeded", 60*time.Second, func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		poll(t, 30*time.Second, "the pulled image's output in the logs", func() (bool, error) {
+			r := c.Kubectl(t, "logs", "withcred")
+			return r.Stdout == "hello from the registry\n", nil
+		})
+		c.waitPod("nocred", "failing to pull", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil &&
+				(cs[0].State.Waiting.Reason == "ErrImagePull" || cs[0].State.Waiting.Reason == "ImagePullBackOff")
+		})
+	})
 
 	t.Run("DeploymentPodIPs", func(t *testing.T) {
 		c.t = t

@@ -1,12 +1,10 @@
 package containerd_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/crypto/bcrypt"
 	"k8s.io/apimachinery/pkg/util/wait"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -28,6 +22,7 @@ import (
 	"github.com/kijabi/kijabi/internal/cri/containerd"
 	"github.com/kijabi/kijabi/internal/cri/image"
 	"github.com/kijabi/kijabi/internal/network/cni"
+	"github.com/kijabi/kijabi/internal/testserver/registry"
 )
 
 // requireHost skips unless the test can run real containers: root and the Debian packages.
@@ -82,65 +77,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// registry is a Debian docker-registry with basic auth on a loopback port.
-type registry struct {
-	addr, user, password string
-}
-
-func startRegistry(t *testing.T, dir string) registry {
-	t.Helper()
-	r := registry{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), user: "kijabi", password: "s3cret-" + strconv.Itoa(os.Getpid())}
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(r.user+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: kijabi-test
-    path: %s
-`, filepath.Join(dir, "storage"), r.addr, filepath.Join(dir, "htpasswd"))
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command("docker-registry", "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("registry output:\n%s", out.String())
-		}
-	})
-	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
-		resp, err := http.Get("http://" + r.addr + "/v2/")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusUnauthorized, nil
-	})
-	if err != nil {
-		t.Fatalf("registry did not come up: %v", err)
-	}
-	return r
 }
 
 // shimsOf lists the pids of containerd shims serving the containerd at address.
@@ -200,7 +136,7 @@ func TestRuntime(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	reg := startRegistry(t, t.TempDir())
+	reg := registry.Start(t)
 	tn := newTestNet(t)
 	if err := cni.EnableForwarding(); err != nil {
 		t.Fatal(err)
@@ -208,7 +144,7 @@ func TestRuntime(t *testing.T) {
 	ccfg := containerd.Config{
 		Dir:                filepath.Join(dir, "ctrd"),
 		CNIConfDir:         filepath.Join(dir, "net.d"),
-		InsecureRegistries: []string{reg.addr},
+		InsecureRegistries: []string{reg.Addr},
 		Log:                log,
 	}
 	if err := cni.WriteConfig(ccfg.CNIConfDir, cni.Config{NetworkName: tn.name, Bridge: tn.bridge, PodCIDR: tn.subnet.String(), IPAMDataDir: filepath.Join(dir, "ipam"), MTU: 1400}); err != nil {
@@ -422,7 +358,7 @@ func testPod(t *testing.T, rt *cri.Runtime, proc *containerd.Process, tn testNet
 	}
 }
 
-func testPull(t *testing.T, rt *cri.Runtime, reg registry) {
+func testPull(t *testing.T, rt *cri.Runtime, reg registry.Registry) {
 	ctx := t.Context()
 	src := filepath.Join(t.TempDir(), "hello.txt")
 	if err := os.WriteFile(src, []byte("hello from the registry\n"), 0o644); err != nil {
@@ -432,21 +368,14 @@ func testPull(t *testing.T, rt *cri.Runtime, reg registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := reg.addr + "/test/hello:v1"
-	tag, err := name.NewTag(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img, remote.WithAuth(&authn.Basic{Username: reg.user, Password: reg.password}), remote.WithContext(ctx)); err != nil {
-		t.Fatal(err)
-	}
+	ref := reg.Push(t, "test/hello:v1", img)
 	if _, err := rt.Images.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err == nil {
 		t.Error("pulling without credentials succeeded")
 	}
 	begin := time.Now()
 	resp, err := rt.Images.PullImage(ctx, &runtimeapi.PullImageRequest{
 		Image: &runtimeapi.ImageSpec{Image: ref},
-		Auth:  &runtimeapi.AuthConfig{Username: reg.user, Password: reg.password},
+		Auth:  &runtimeapi.AuthConfig{Username: reg.User, Password: reg.Password},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/testserver"
+)
+
+// BenchmarkPodStartup runs `kijabi server --disable-agent` and `kijabi agent` (kubelet on
+// its embedded containerd) as separate processes and measures pod startup latency —
+// create to Running, as a watch sees it — for single pods one after another and for a
+// batch of 30 created at once (image already present), then the agent's and containerd's
+// memory with 50 pods running.
+func BenchmarkPodStartup(b *testing.B) {
+	dir := b.TempDir()
+	ports := freePortsB(b, 4)
+	_, client := startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.251.0.0/16")
+	agentDir := filepath.Join(dir, "node")
+	agent := exec.Command(testserver.Binary(b), "agent", "--kubeconfig", filepath.Join(dir, "kubeconfig.yaml"),
+		"--data-dir", agentDir, "--kubelet-port", strconv.Itoa(ports[3]), "--cni-bridge", "kjbbench",
+		"--node-ip", "127.0.0.1", "--log-level", "warn")
+	agent.Stderr = os.Stderr
+	if err := agent.Start(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Cleanup(func() {
+		// The kubelet removes the pods' containers; an agent that stops keeps them.
+		_ = client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)}, metav1.ListOptions{})
+		pollTB(b, 2*time.Minute, "the pods to be removed", func() (bool, error) {
+			pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			return err == nil && len(pods.Items) == 0, nil
+		})
+		agent.Process.Signal(os.Interrupt)
+		agent.Wait()
+		exec.Command("ip", "link", "del", "kjbbench").Run()
+	})
+	pollTB(b, 60*time.Second, "the node to be Ready", func() (bool, error) {
+		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 || nodes.Items[0].Spec.PodCIDR == "" {
+			return false, nil
+		}
+		for _, c := range nodes.Items[0].Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	// Warm up: the first pod pays for the first CNI call.
+	startPods(b, client, "warm", 1)
+
+	var single []time.Duration
+	for i := 0; i < 10; i++ {
+		single = append(single, startPods(b, client, fmt.Sprintf("single-%d", i), 1)...)
+	}
+	batch := startPods(b, client, "batch", 30)
+	startPods(b, client, "fill", 50-30-11)
+	p50s, p99s := percentiles(single)
+	p50b, p99b := percentiles(batch)
+	b.ReportMetric(p50s.Seconds()*1000, "single-p50-ms")
+	b.ReportMetric(p99s.Seconds()*1000, "single-p99-ms")
+	b.ReportMetric(p50b.Seconds()*1000, "batch30-p50-ms")
+	b.ReportMetric(p99b.Seconds()*1000, "batch30-p99-ms")
+	b.ReportMetric(rssMiB(agent.Process.Pid), "agent-MiB")
+	pid, _ := os.ReadFile(filepath.Join(agentDir, "agent", "containerd", "containerd.pid"))
+	if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+		b.ReportMetric(rssMiB(n), "containerd-MiB")
+	}
+}
+
+// startPods creates n pods at once and returns each one's create→Running latency.
+func startPods(b *testing.B, client kubernetes.Interface, prefix string, n int) []time.Duration {
+	ctx := context.Background()
+	w, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	created := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		created[name] = time.Now()
+		_, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Containers:                    []corev1.Container{{Name: "c", Image: busybox, Command: []string{"sleep", "3600"}}},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var out []time.Duration
+	done := map[string]bool{}
+	timeout := time.After(2 * time.Minute)
+	for len(done) < n {
+		select {
+		case ev := <-w.ResultChan():
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			if t, mine := created[p.Name]; mine && !done[p.Name] && p.Status.Phase == corev1.PodRunning {
+				done[p.Name] = true
+				out = append(out, time.Since(t))
+			}
+		case <-timeout:
+			b.Fatalf("%d of %d %s pods Running after 2 minutes", len(done), n, prefix)
+		}
+	}
+	return out
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], d[(len(d)*99+99)/100-1]
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/kijabi/kijabi/internal/controller/nodelifecycle"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
+	"github.com/kijabi/kijabi/internal/controller/servicelb"
 	"github.com/kijabi/kijabi/internal/controller/statefulset"
 	"github.com/kijabi/kijabi/internal/controller/volume"
 	"github.com/kijabi/kijabi/internal/leader"
@@ -48,6 +49,9 @@ type Config struct {
 	// StorageClass), keeping volumes in directories under it on the chosen node. NodeName is
 	// the node this process runs on: directories of volumes on it are created and removed here.
 	LocalPathDir, NodeName string
+	// ServiceLBPool is where LoadBalancer Services get their addresses (see
+	// servicelb.ParsePool); when empty they get the InternalIPs of the Ready nodes.
+	ServiceLBPool servicelb.Pool
 	// LeaderElection makes the manager hold the kube-system/kube-controller-manager Lease
 	// while it acts. Disable it only when a single manager can ever run.
 	LeaderElection bool
@@ -115,6 +119,8 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 			factory.Core().V1().PersistentVolumeClaims(), factory.Apps().V1().ControllerRevisions()),
 		"nodelifecycle": nodelifecycle.New(client, factory.Core().V1().Nodes(), factory.Coordination().V1().Leases(), factory.Core().V1().Pods(),
 			nodelifecycle.WithGracePeriod(cfg.NodeMonitorGracePeriod)),
+		"servicelb": servicelb.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
+			servicelb.WithPool(cfg.ServiceLBPool)),
 	}
 	ipam, err := nodeipam.New(client, factory.Core().V1().Nodes(), cfg.ClusterCIDR, 24)
 	if err != nil {

@@ -1,0 +1,364 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Defaults for Config.
+const (
+	DefaultMinSyncInterval  = 250 * time.Millisecond
+	DefaultFullSyncInterval = time.Hour
+)
+
+const routeLocalnetSysctl = "/proc/sys/net/ipv4/conf/all/route_localnet"
+
+// Config configures a Proxier.
+type Config struct {
+	// Client reads Services and EndpointSlices (through informers).
+	Client kubernetes.Interface
+	// NodeName identifies this node's endpoints (Local traffic policies).
+	NodeName string
+	// NodeIPs, when set, are the addresses that accept NodePort traffic, besides
+	// 127.0.0.1. When empty, every local address of the node does.
+	NodeIPs []net.IP
+	// ClusterCIDR is the pod network. Traffic to a ClusterIP from outside it is
+	// masqueraded. Optional.
+	ClusterCIDR *net.IPNet
+	// TableName is the nftables table (family ip) to own; default "kijabi-proxy".
+	TableName string
+	// NetNS is the path of a network namespace file (e.g. /run/netns/NAME) to program
+	// instead of the current one; tests use it.
+	NetNS string
+	// MinSyncInterval is the shortest time between two syncs: changes arriving in
+	// between are applied together. Default 250ms.
+	MinSyncInterval time.Duration
+	// FullSyncInterval is how often the whole table is rewritten. Default 1h.
+	FullSyncInterval time.Duration
+	// Log receives the proxy's logs; default slog.Default().
+	Log *slog.Logger
+}
+
+// Proxier keeps the node's nftables service rules in line with the API.
+type Proxier struct {
+	cfg  Config
+	node Node
+	log  *slog.Logger
+
+	services cache.Indexer
+	slices   cache.Indexer
+
+	mu       sync.Mutex
+	dirty    map[types.NamespacedName]bool
+	needFull bool
+	kick     chan struct{}
+	synced   chan struct{} // closed after the first successful sync
+}
+
+// New checks the configuration and returns a Proxier; Run starts it.
+func New(cfg Config) (*Proxier, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("proxy: Client is required")
+	}
+	if cfg.NodeName == "" {
+		return nil, errors.New("proxy: NodeName is required")
+	}
+	if cfg.TableName == "" {
+		cfg.TableName = DefaultTableName
+	}
+	if cfg.MinSyncInterval <= 0 {
+		cfg.MinSyncInterval = DefaultMinSyncInterval
+	}
+	if cfg.FullSyncInterval <= 0 {
+		cfg.FullSyncInterval = DefaultFullSyncInterval
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	node := Node{Name: cfg.NodeName}
+	for _, ip := range cfg.NodeIPs {
+		if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap().Is4() {
+			node.IPs = append(node.IPs, a.Unmap())
+		}
+	}
+	if cfg.ClusterCIDR != nil {
+		a, ok := netip.AddrFromSlice(cfg.ClusterCIDR.IP)
+		ones, bits := cfg.ClusterCIDR.Mask.Size()
+		if !ok || !a.Unmap().Is4() || bits != 32 {
+			return nil, fmt.Errorf("proxy: ClusterCIDR %s is not an IPv4 network", cfg.ClusterCIDR)
+		}
+		node.ClusterCIDR = netip.PrefixFrom(a.Unmap(), ones).Masked()
+	}
+	return &Proxier{
+		cfg:      cfg,
+		node:     node,
+		log:      cfg.Log.With("component", "proxy", "table", cfg.TableName),
+		dirty:    map[types.NamespacedName]bool{},
+		needFull: true,
+		kick:     make(chan struct{}, 1),
+		synced:   make(chan struct{}),
+	}, nil
+}
+
+// Synced is closed once the rules were first written.
+func (p *Proxier) Synced() <-chan struct{} { return p.synced }
+
+const serviceIndex = "service"
+
+func sliceServiceIndex(obj any) ([]string, error) {
+	s, ok := obj.(*discovery.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	if n, ok := sliceService(s); ok {
+		return []string{n.String()}, nil
+	}
+	return nil, nil
+}
+
+func (p *Proxier) markDirty(n types.NamespacedName) {
+	p.mu.Lock()
+	p.dirty[n] = true
+	p.mu.Unlock()
+	p.poke()
+}
+
+func (p *Proxier) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func objectOf(obj any) any {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d.Obj
+	}
+	return obj
+}
+
+func (p *Proxier) onService(obj any) {
+	if s, ok := objectOf(obj).(*v1.Service); ok {
+		p.markDirty(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
+	}
+}
+
+func (p *Proxier) onSlice(obj any) {
+	if s, ok := objectOf(obj).(*discovery.EndpointSlice); ok {
+		if n, ok := sliceService(s); ok {
+			p.markDirty(n)
+		}
+	}
+}
+
+func (p *Proxier) onSliceUpdate(oldObj, newObj any) {
+	p.onSlice(oldObj) // the service-name label may have changed
+	p.onSlice(newObj)
+}
+
+// Run watches the API and keeps the rules in sync until ctx ends; then it removes
+// its table and returns. It returns an error if it cannot start.
+func (p *Proxier) Run(ctx context.Context) error {
+	nsFD := -1
+	if p.cfg.NetNS != "" {
+		fd, err := unix.Open(p.cfg.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("proxy: open network namespace %s: %w", p.cfg.NetNS, err)
+		}
+		nsFD = fd
+		defer func() { _ = unix.Close(fd) }()
+	}
+	if err := writeSysctl(nsFD, routeLocalnetSysctl, "1"); err != nil {
+		p.log.Warn("cannot enable route_localnet; localhost NodePorts will not work", "err", err)
+	}
+	prog, err := newProgrammer(p.cfg.TableName, nsFD)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	defer func() { _ = prog.close() }()
+
+	factory := informers.NewSharedInformerFactory(p.cfg.Client, 0)
+	svcInf := factory.Core().V1().Services().Informer()
+	sliceInf := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := sliceInf.AddIndexers(cache.Indexers{serviceIndex: sliceServiceIndex}); err != nil {
+		return fmt.Errorf("proxy: endpointslice index: %w", err)
+	}
+	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: p.onService, UpdateFunc: func(_, n any) { p.onService(n) }, DeleteFunc: p.onService,
+	}); err != nil {
+		return fmt.Errorf("proxy: service handler: %w", err)
+	}
+	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: p.onSlice, UpdateFunc: p.onSliceUpdate, DeleteFunc: p.onSlice,
+	}); err != nil {
+		return fmt.Errorf("proxy: endpointslice handler: %w", err)
+	}
+	p.services, p.slices = svcInf.GetIndexer(), sliceInf.GetIndexer()
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	defer stopInformers()
+	factory.Start(informerCtx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced) {
+		return ctx.Err()
+	}
+	p.log.Info("service proxy started", "node", p.cfg.NodeName, "minSyncInterval", p.cfg.MinSyncInterval)
+
+	p.loop(ctx, prog)
+
+	stopInformers()
+	if err := prog.deleteTable(); err != nil {
+		p.log.Error("cannot remove nftables table", "err", err)
+		return fmt.Errorf("proxy: shutdown: %w", err)
+	}
+	p.log.Info("service proxy stopped; table removed")
+	return nil
+}
+
+func (p *Proxier) loop(ctx context.Context, prog *programmer) {
+	fullTimer := time.NewTimer(p.cfg.FullSyncInterval)
+	defer fullTimer.Stop()
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	first := true
+	var last time.Time
+	backoff := p.cfg.MinSyncInterval
+	p.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		case <-fullTimer.C:
+			p.mu.Lock()
+			p.needFull = true
+			p.mu.Unlock()
+		}
+		if wait := time.Until(last.Add(p.cfg.MinSyncInterval)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		full, err := p.syncOnce(prog, first)
+		last = time.Now()
+		if err != nil {
+			p.log.Error("sync failed; retrying with a full sync", "err", err, "in", backoff)
+			p.mu.Lock()
+			p.needFull = true
+			p.mu.Unlock()
+			retry = time.AfterFunc(backoff, p.poke)
+			backoff = min(backoff*2, 30*time.Second)
+			continue
+		}
+		backoff = p.cfg.MinSyncInterval
+		if full {
+			fullTimer.Reset(p.cfg.FullSyncInterval)
+		}
+		if first {
+			first = false
+			close(p.synced)
+		}
+	}
+}
+
+// syncOnce applies what changed: everything when a full sync is due.
+func (p *Proxier) syncOnce(prog *programmer, fresh bool) (full bool, err error) {
+	p.mu.Lock()
+	dirty := p.dirty
+	p.dirty = map[types.NamespacedName]bool{}
+	full = p.needFull
+	p.needFull = false
+	p.mu.Unlock()
+	start := time.Now()
+	if full {
+		m := p.buildAll()
+		if err := prog.sync(m, fresh); err != nil {
+			return true, err
+		}
+		p.log.Debug("full sync", "services", len(m.Services), "took", time.Since(start))
+		return true, nil
+	}
+	if len(dirty) == 0 {
+		return false, nil
+	}
+	changes := make(map[types.NamespacedName]*ServiceRules, len(dirty))
+	for n := range dirty {
+		changes[n] = p.buildOne(n)
+	}
+	if err := prog.update(changes); err != nil {
+		return false, err
+	}
+	p.log.Debug("partial sync", "services", len(changes), "took", time.Since(start))
+	return false, nil
+}
+
+func (p *Proxier) buildAll() *Model {
+	var svcs []*v1.Service
+	for _, o := range p.services.List() {
+		if s, ok := o.(*v1.Service); ok {
+			svcs = append(svcs, s)
+		}
+	}
+	var sl []*discovery.EndpointSlice
+	for _, o := range p.slices.List() {
+		if s, ok := o.(*discovery.EndpointSlice); ok {
+			sl = append(sl, s)
+		}
+	}
+	return Build(p.cfg.TableName, p.node, svcs, sl)
+}
+
+func (p *Proxier) buildOne(n types.NamespacedName) *ServiceRules {
+	o, exists, err := p.services.GetByKey(n.String())
+	if err != nil || !exists {
+		return nil
+	}
+	svc, ok := o.(*v1.Service)
+	if !ok {
+		return nil
+	}
+	objs, err := p.slices.ByIndex(serviceIndex, n.String())
+	if err != nil {
+		return nil
+	}
+	sl := make([]*discovery.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if s, ok := o.(*discovery.EndpointSlice); ok {
+			sl = append(sl, s)
+		}
+	}
+	return BuildService(p.node, svc, sl)
+}
+
+// writeSysctl writes a /proc/sys file in the network namespace nsFD (the current one
+// when nsFD < 0): /proc/sys/net shows the namespace of the thread that opens it.
+func writeSysctl(nsFD int, path, value string) error {
+	return inNetNS(nsFD, func() error {
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s: %w", path, err)
+		}
+		return nil
+	})
+}

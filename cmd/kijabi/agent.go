@@ -14,6 +14,8 @@ import (
 // nodeFlags are the node agent's flags, shared by `server` and `agent`.
 type nodeFlags struct {
 	name, ip, runtimeEndpoint, cniConfDir, bridge, clusterDNS, clusterDomain string
+	serviceCIDR, clusterCIDR                                                 string
+	noAddons                                                                 bool
 	kubeletPort                                                              int
 	insecureRegistries                                                       []string
 }
@@ -29,13 +31,28 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.clusterDNS, "cluster-dns", "", "comma-separated cluster DNS server addresses for pods' resolv.conf")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host:port the embedded containerd may pull from over plain HTTP (repeatable)")
+	fl.BoolVar(&f.noAddons, "disable-network-addons", false, "run no service proxy, cluster DNS, ingress or load-balancer announcer on this node")
+	if cmd.Name() == "agent" {
+		fl.StringVar(&f.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "the cluster's Service range (kube-dns is its 10th address)")
+		fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod network")
+	}
 }
 
 func (f *nodeFlags) config() (agent.Config, error) {
 	cfg := agent.Config{
 		NodeName: f.name, ContainerRuntimeEndpoint: f.runtimeEndpoint, CNIConfDir: f.cniConfDir,
 		Bridge: f.bridge, KubeletPort: f.kubeletPort, ClusterDomain: f.clusterDomain,
-		InsecureRegistries: f.insecureRegistries,
+		InsecureRegistries: f.insecureRegistries, DisableNetworkAddons: f.noAddons,
+	}
+	for flag, dst := range map[string]**net.IPNet{f.serviceCIDR: &cfg.ServiceCIDR, f.clusterCIDR: &cfg.ClusterCIDR} {
+		if flag == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(flag)
+		if err != nil {
+			return cfg, err
+		}
+		*dst = n
 	}
 	if f.ip != "" {
 		if cfg.NodeIP = net.ParseIP(f.ip); cfg.NodeIP == nil {

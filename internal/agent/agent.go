@@ -60,6 +60,20 @@ type Config struct {
 	Taints []corev1.Taint
 	// InsecureRegistries are registries the embedded containerd reaches over plain HTTP.
 	InsecureRegistries []string
+	// ServiceCIDR and ClusterCIDR are the cluster's Service and pod networks. The
+	// kube-dns Service takes the 10th address of ServiceCIDR.
+	ServiceCIDR, ClusterCIDR *net.IPNet
+	// DNSUpstreams are where cluster DNS forwards names outside the cluster (default:
+	// the node's resolv.conf).
+	DNSUpstreams []string
+	// ProxyTable is the nftables table of the Service proxy (default kijabi-proxy).
+	ProxyTable string
+	// LBInterface is the link LoadBalancer addresses this node answers go on
+	// (default kijabi-lb).
+	LBInterface string
+	// DisableNetworkAddons runs no service proxy, DNS, ingress or load-balancer
+	// announcer on this node.
+	DisableNetworkAddons bool
 	// RemovePodsOnStop, when it returns true as the agent stops, removes every sandbox,
 	// container and pod volume of this node, and the CNI bridge (tests; a real node
 	// keeps its pods running).
@@ -122,15 +136,38 @@ func Run(ctx context.Context, cfg Config) error {
 	if bridge == "" {
 		bridge = cni.DefaultBridge
 	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if len(cfg.ClusterDNS) == 0 && cfg.ServiceCIDR != nil && !cfg.DisableNetworkAddons {
+		cfg.ClusterDNS = []net.IP{nthAddress(cfg.ServiceCIDR, 10)}
+	}
+	nw := &addons{cfg: cfg, client: client, log: log}
+	defer nw.wait()
+	nw.start(ctx)
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: cfg.NodeName, Client: client, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
 		Port: int32(cfg.KubeletPort), Labels: cfg.Labels, Taints: cfg.Taints,
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
 		NetworkReady: func(podCIDR string) error {
-			return configureNetwork(ctx, rt, cniDir, cni.Config{
+			gw, err := bridgeGateway(podCIDR)
+			if err != nil {
+				return err
+			}
+			if err := enableBridgeNetfilter(); err != nil {
+				log.Warn("pods reaching Services backed by pods on this node may fail", "err", err)
+			}
+			if err := ensureBridge(bridge, gw); err != nil {
+				return err
+			}
+			if err := configureNetwork(ctx, rt, cniDir, cni.Config{
 				NetworkName: cni.DefaultNetworkName, Bridge: bridge, PodCIDR: podCIDR,
 				IPAMDataDir: filepath.Join(dir, "cni", "networks"),
-			})
+			}); err != nil {
+				return err
+			}
+			nw.networkReady(ctx, gw.IP)
+			return nil
 		},
 		Log: cfg.Log,
 	})

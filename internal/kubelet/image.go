@@ -157,7 +157,9 @@ func authsFromSecret(s *corev1.Secret, host string) []*runtimeapi.AuthConfig {
 				user, pass, _ = strings.Cut(string(b), ":")
 			}
 		}
-		out = append(out, &runtimeapi.AuthConfig{Username: user, Password: pass, ServerAddress: h})
+		// No ServerAddress: containerd reads it as a URL and drops credentials whose
+		// address is a bare host:port; the entry was matched to the image's registry above.
+		out = append(out, &runtimeapi.AuthConfig{Username: user, Password: pass})
 	}
 	return out
 }

@@ -31,6 +31,11 @@ func (r *Running) startAgent(ctx context.Context, cfg Config, ca *pki.CA, tlsDir
 		ac.NodeName, _ = os.Hostname()
 	}
 	ac.DataDir = cfg.DataDir
+	ac.ServiceCIDR = serviceCIDR
+	ac.ClusterCIDR = cfg.ClusterCIDR
+	if ac.ClusterCIDR == nil {
+		_, ac.ClusterCIDR, _ = net.ParseCIDR(DefaultClusterCIDR)
+	}
 	if ac.NodeIP == nil {
 		ac.NodeIP = advertise
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/kijabi/kijabi/internal/agent"
 	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/auth"
+	"github.com/kijabi/kijabi/internal/controller/servicelb"
 	"github.com/kijabi/kijabi/internal/controllermanager"
 	"github.com/kijabi/kijabi/internal/pki"
 	"github.com/kijabi/kijabi/internal/simnode"
@@ -60,6 +62,9 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is marked
 	// unreachable (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// ServiceLBPool is where LoadBalancer Services get addresses from (prefixes, ranges
+	// "a-b" or addresses, comma-separated); empty: the nodes' addresses.
+	ServiceLBPool string
 	// Agent runs a node agent (the kubelet, on an embedded containerd unless
 	// Node.ContainerRuntimeEndpoint is set) in the process.
 	Agent bool
@@ -173,6 +178,20 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		ln.Close()
 		return nil, err
 	}
+	saKey, err := pki.LoadOrCreateServiceAccountKey(tlsDir)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	saIssuer, err := auth.NewTokenIssuer(auth.DefaultServiceAccountIssuer, saKey)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	audiences := []string{auth.DefaultServiceAccountIssuer}
+	// Objects is set once the API server exists, before it serves.
+	saTokens := &auth.ServiceAccountTokens{Issuer: saIssuer.Issuer(), Keys: []crypto.PublicKey{saKey.Public()},
+		Audiences: audiences, Legacy: true}
 
 	var backend *storage.Backend
 	if len(cfg.EtcdServers) > 0 {
@@ -187,6 +206,12 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		ln.Close()
 		return nil, err
 	}
+	lbPool, err := servicelb.ParsePool(cfg.ServiceLBPool)
+	if err != nil {
+		ln.Close()
+		backend.Close()
+		return nil, fmt.Errorf("server: --service-lb-pool: %w", err)
+	}
 	portMin, portMax, err := parsePortRange(cfg.NodePortRange)
 	if err != nil {
 		ln.Close()
@@ -196,9 +221,10 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	api, err := apiserver.New(apiserver.Config{
 		Storage: backend, ServiceCIDR: serviceCIDR, NodePortMin: portMin, NodePortMax: portMax,
 		AdvertiseAddress: advertise, Port: port,
-		Authenticator:         auth.Union{auth.ClientCert{}},
+		Authenticator:         auth.Union{auth.ClientCert{}, saTokens},
 		Authorizer:            auth.AllowAll{},
 		KubeletClientCertFile: kubeletClientCert, KubeletClientKeyFile: kubeletClientKey,
+		ServiceAccountIssuer: saIssuer, APIAudiences: audiences, RootCA: ca.CertPEM,
 		Log: log,
 	})
 	if err != nil {
@@ -206,6 +232,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		backend.Close()
 		return nil, err
 	}
+	saTokens.Objects = api.ServiceAccountObjects()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if err := api.Start(runCtx); err != nil {
 		cancel()
@@ -272,7 +299,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		go func() {
 			defer r.components.Done()
 			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
-				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
+				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
 				LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
 				Log: log.With("component", "controller-manager")})
 			if err != nil && componentCtx.Err() == nil {
@@ -306,6 +333,9 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	return r, nil
 }
+
+// DefaultClusterCIDR is the pod network when none is configured.
+const DefaultClusterCIDR = "10.244.0.0/16"
 
 // componentConfig returns a client configuration with its own client certificate.
 func componentConfig(ca *pki.CA, tlsDir, url, name, user string, groups []string) (*rest.Config, error) {

@@ -55,6 +55,10 @@ type Options struct {
 	Agent bool
 	// InsecureRegistries are registries the agent's containerd reaches over plain HTTP.
 	InsecureRegistries []string
+	// DNSUpstreams are where the agent's cluster DNS forwards other names.
+	DNSUpstreams []string
+	// ServiceLBPool gives LoadBalancer Services addresses from this pool.
+	ServiceLBPool string
 }
 
 // Start starts a control plane that stops when the test ends.
@@ -80,18 +84,19 @@ func Start(t testing.TB, opts ...Options) *Server {
 	scfg := server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
 		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
-		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod,
+		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod, ServiceLBPool: o.ServiceLBPool,
 	}
 	if o.Agent {
 		// A pod network and bridge of this test process's own, so that clusters of
 		// different test packages never share addresses.
-		n := os.Getpid()%200 + 20
+		n := os.Getpid()%100 + 120 // clear of the Service range 10.96.0.0/12
 		_, scfg.ClusterCIDR, _ = net.ParseCIDR(fmt.Sprintf("10.%d.0.0/16", n))
 		scfg.DisableControllers = false
 		scfg.Agent = true
 		scfg.Node = agent.Config{
 			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: func() bool { return true },
 			NodeIP: net.ParseIP("127.0.0.1"), InsecureRegistries: o.InsecureRegistries,
+			DNSUpstreams: o.DNSUpstreams, ProxyTable: fmt.Sprintf("kjbproxy%d", n), LBInterface: fmt.Sprintf("kjblb%d", n),
 		}
 	}
 	running, err := server.Start(ctx, scfg)

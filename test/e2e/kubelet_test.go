@@ -195,6 +195,11 @@ func TestKubelet(t *testing.T) {
 			Containers:    []corev1.Container{{Name: "hello", Image: ref}},
 		}}
 		c.create(nocred)
+		c.waitPod("nocred", "failing to pull", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil &&
+				(cs[0].State.Waiting.Reason == "ErrImagePull" || cs[0].State.Waiting.Reason == "ImagePullBackOff")
+		})
 		c.MustKubectl(t, "create", "secret", "docker-registry", "regcred", "--docker-server="+reg.Addr,
 			"--docker-username="+reg.User, "--docker-password="+reg.Password)
 		withcred := nocred.DeepCopy()
@@ -205,11 +210,6 @@ func TestKubelet(t *testing.T) {
 		poll(t, 30*time.Second, "the pulled image's output in the logs", func() (bool, error) {
 			r := c.Kubectl(t, "logs", "withcred")
 			return r.Stdout == "hello from the registry\n", nil
-		})
-		c.waitPod("nocred", "failing to pull", 60*time.Second, func(p *corev1.Pod) bool {
-			cs := p.Status.ContainerStatuses
-			return len(cs) == 1 && cs[0].State.Waiting != nil &&
-				(cs[0].State.Waiting.Reason == "ErrImagePull" || cs[0].State.Waiting.Reason == "ImagePullBackOff")
 		})
 	})
 

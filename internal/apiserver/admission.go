@@ -68,6 +68,10 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 		if err := s.admitClaim(ctx, o); err != nil {
 			return err
 		}
+	case *corev1.Secret:
+		if err := s.issueLegacyToken(ctx, o); err != nil {
+			return err
+		}
 	}
 	if svc, ok := obj.(*corev1.Service); ok {
 		if err := s.ensureAllocator(ctx); err != nil {

@@ -141,6 +141,8 @@ func (r *resource) subresourceKind(sub string) subresourceKind {
 		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}}
 	case "eviction":
 		return subresourceKind{schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}}
+	case "token":
+		return subresourceKind{schema.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, []string{"create"}}
 	case "log":
 		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}}
 	case "exec":

@@ -18,7 +18,8 @@ import (
 
 // Pod admission, as Kubernetes' default admission plugins do it on create:
 //
-//   - ServiceAccount: a pod without one runs as the namespace's "default" service account.
+//   - ServiceAccount: a pod without one runs as the namespace's "default" service account,
+//     and gets the projected service account token volume (serviceaccounttoken.go).
 //   - Priority: spec.priority (and preemptionPolicy) come from spec.priorityClassName, or from
 //     the global-default PriorityClass, or are 0.
 //   - DefaultTolerationSeconds: pods tolerate the not-ready and unreachable NoExecute taints
@@ -43,6 +44,9 @@ func (s *Server) admitPod(ctx context.Context, pod *corev1.Pod) error {
 		pod.Spec.ServiceAccountName = "default"
 	}
 	pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
+	if err := s.admitServiceAccount(ctx, pod); err != nil {
+		return err
+	}
 	if err := s.admitPriority(ctx, pod); err != nil {
 		return err
 	}

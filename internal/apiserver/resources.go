@@ -73,7 +73,7 @@ func resourceDefs() []resourceDef {
 		{group: "", version: "v1", name: "secrets", kind: "Secret", namespaced: true,
 			newObj: func() runtime.Object { return &corev1.Secret{} }, newList: func() runtime.Object { return &corev1.SecretList{} },
 			fields: func(o runtime.Object) fields.Set { return fields.Set{"type": string(o.(*corev1.Secret).Type)} }},
-		{group: "", version: "v1", name: "serviceaccounts", kind: "ServiceAccount", namespaced: true, shortNames: all("sa"),
+		{group: "", version: "v1", name: "serviceaccounts", kind: "ServiceAccount", namespaced: true, shortNames: all("sa"), extraSubs: all("token"),
 			newObj: func() runtime.Object { return &corev1.ServiceAccount{} }, newList: func() runtime.Object { return &corev1.ServiceAccountList{} }},
 		{group: "", version: "v1", name: "events", kind: "Event", namespaced: true, shortNames: all("ev"),
 			newObj: func() runtime.Object { return &corev1.Event{} }, newList: func() runtime.Object { return &corev1.EventList{} },

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		err = s.serveObject(ctx, w, r, res, info)
 	case "eviction":
 		err = s.serveEviction(ctx, w, r, res, info)
+	case "token":
+		err = s.serveToken(ctx, w, r, res, info)
 	case "log", "exec", "attach", "portforward", "proxy":
 		err = s.serveConnect(ctx, w, r, res, info)
 	default:
@@ -181,13 +184,58 @@ func (s *Server) transform(r *http.Request, t target, res *resource, obj runtime
 	return nil, apierrors.NewBadRequest("unsupported representation " + t.as)
 }
 
+// getOptions maps a get's resourceVersion onto storage options: "" is the latest state (a
+// consistent read), "0" any state, N any state at least that recent.
+func getOptions(q map[string][]string) (storage.GetOptions, error) {
+	switch rv := first(q["resourceVersion"]); rv {
+	case "":
+		return storage.GetOptions{}, nil
+	case "0":
+		return storage.GetOptions{Stale: true}, nil
+	default:
+		n, err := strconv.ParseInt(rv, 10, 64)
+		if err != nil || n < 0 {
+			return storage.GetOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+		}
+		return storage.GetOptions{MinRevision: n}, nil
+	}
+}
+
 func (s *Server) get(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
-	obj, err := res.store.Get(ctx, res.store.Key(info.namespace, info.name))
+	opts, err := getOptions(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	obj, err := res.store.Read(ctx, res.store.Key(info.namespace, info.name), opts)
 	if err != nil {
 		return storageError(err, res.gr, info.name)
 	}
-	s.respond(w, r, http.StatusOK, res, obj)
+	s.respond(w, r, http.StatusOK, res, forResponse(r, obj))
 	return nil
+}
+
+// forResponse returns a copy of a shared object (from the watch cache) that respond and
+// transform may change: they set only the TypeMeta of the object itself, so a shallow copy
+// does; other representations (tables, metadata) get a deep copy.
+func forResponse(r *http.Request, obj runtime.Object) runtime.Object {
+	if !strings.Contains(r.Header.Get("Accept"), "as=") {
+		if c, ok := shallowCopy(obj); ok {
+			return c
+		}
+	}
+	return obj.DeepCopyObject()
+}
+
+// shallowCopy copies the struct a typed object points to.
+func shallowCopy(obj runtime.Object) (runtime.Object, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	out, ok := c.Interface().(runtime.Object)
+	return out, ok
 }
 
 // selection is a parsed label and field selector.

@@ -49,6 +49,12 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, res *resour
 func reviewSelfSubject(s *Server, user *auth.User, _ string, obj runtime.Object) error {
 	review := obj.(*authenticationv1.SelfSubjectReview)
 	review.Status.UserInfo = authenticationv1.UserInfo{Username: user.Name, UID: user.UID, Groups: user.Groups}
+	for k, v := range user.Extra {
+		if review.Status.UserInfo.Extra == nil {
+			review.Status.UserInfo.Extra = map[string]authenticationv1.ExtraValue{}
+		}
+		review.Status.UserInfo.Extra[k] = v
+	}
 	return nil
 }
 

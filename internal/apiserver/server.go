@@ -50,7 +50,17 @@ type Config struct {
 	KubeletClientCertFile, KubeletClientKeyFile string
 	// KubeletCA verifies kubelets' serving certificates; if nil they are not verified.
 	KubeletCA *x509.CertPool
-	Log       *slog.Logger
+	// ServiceAccountIssuer signs service account tokens (serviceaccounts/token, legacy
+	// token Secrets); nil disables them.
+	ServiceAccountIssuer *auth.TokenIssuer
+	// APIAudiences are the default audiences of tokens (default: the issuer's name).
+	APIAudiences []string
+	// ServiceAccountMaxTokenExpiration caps the lifetime a TokenRequest may ask for
+	// (--service-account-max-token-expiration; 0: no cap beyond validation's 2^32s).
+	ServiceAccountMaxTokenExpiration time.Duration
+	// RootCA is the cluster CA bundle put in legacy service account token Secrets.
+	RootCA []byte
+	Log    *slog.Logger
 }
 
 // Server is the Kubernetes API server.

@@ -130,7 +130,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// encode renders one object. Objects from storage are shared (the watch cache hands the
 	// same object to every watcher), so it works on a copy.
 	encode := func(obj runtime.Object) ([]byte, error) {
-		out, err := s.transform(r, t, res, obj.DeepCopyObject())
+		out, err := s.transform(r, t, res, forResponse(r, obj))
 		if err != nil {
 			return nil, err
 		}
@@ -141,21 +141,34 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return bytes.TrimRight(b.Bytes(), "\n"), nil
 	}
 	memoKey := t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
+	// frame renders one whole event as written on the stream (framing included).
+	frame := func(typ watch.EventType, obj runtime.Object) ([]byte, error) {
+		raw, err := encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}
+		if err := t.info.StreamSerializer.Serializer.Encode(ev, t.info.StreamSerializer.Framer.NewFrameWriter(&b)); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
 	// send writes one event; from, when set, is the stored event obj comes from unchanged,
-	// whose encoding all watchers share.
+	// whose encoding all watchers share. Events are flushed when no more are waiting, so a
+	// watcher that is behind gets them in batches.
 	send := func(typ watch.EventType, obj runtime.Object, from *storage.Event) error {
-		var raw []byte
+		var data []byte
 		var err error
 		if from != nil {
-			raw, err = from.Encoded(memoKey, func() ([]byte, error) { return encode(obj) })
+			data, err = from.Encoded(memoKey+";"+string(typ), func() ([]byte, error) { return frame(typ, obj) })
 		} else {
-			raw, err = encode(obj)
+			data, err = frame(typ, obj)
 		}
 		if err != nil {
 			return err
 		}
-		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}
-		if err := t.info.StreamSerializer.Serializer.Encode(ev, framer); err != nil {
+		if _, err := w.Write(data); err != nil {
 			return err
 		}
 		if flusher != nil && len(events) == 0 {

@@ -13,6 +13,8 @@ type User struct {
 	Name   string
 	UID    string
 	Groups []string
+	// Extra is additional information, e.g. the pod a service account token is bound to.
+	Extra map[string][]string
 }
 
 // Well-known groups.

@@ -66,6 +66,9 @@ type Config struct {
 	// DNSUpstreams are where cluster DNS forwards names outside the cluster (default:
 	// the node's resolv.conf).
 	DNSUpstreams []string
+	// IngressHTTPAddr and IngressHTTPSAddr are where the ingress controller listens
+	// (default :80 and :443).
+	IngressHTTPAddr, IngressHTTPSAddr string
 	// ProxyTable is the nftables table of the Service proxy (default kijabi-proxy).
 	ProxyTable string
 	// LBInterface is the link LoadBalancer addresses this node answers go on

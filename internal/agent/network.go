@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kijabi/kijabi/internal/network/dns"
+	"github.com/kijabi/kijabi/internal/network/ingress"
 	"github.com/kijabi/kijabi/internal/network/lbannounce"
 	"github.com/kijabi/kijabi/internal/network/proxy"
 )
@@ -50,6 +51,17 @@ func (a *addons) start(ctx context.Context) {
 		a.log.Error("service proxy", "err", err)
 	} else {
 		a.goRun(ctx, "service proxy", px.Run)
+	}
+	nodeIP := a.cfg.NodeIP.String()
+	ing, err := ingress.New(ingress.Config{
+		Client: a.client, HTTPAddr: a.cfg.IngressHTTPAddr, HTTPSAddr: a.cfg.IngressHTTPSAddr,
+		StatusAddresses: func() []string { return []string{nodeIP} },
+		Log:             a.log.With("component", "ingress"),
+	})
+	if err != nil {
+		a.log.Error("ingress controller", "err", err)
+	} else {
+		a.goRun(ctx, "ingress controller", ing.Run)
 	}
 	iface := a.cfg.LBInterface
 	a.goRun(ctx, "load-balancer announcer", func(ctx context.Context) error {

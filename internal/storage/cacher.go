@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -21,16 +23,28 @@ import (
 //     sees every change in revision order.
 //   - Objects in the cache are shared and read-only: whoever receives one (lists, watch
 //     events) must copy it before changing it.
-//   - A consistent list asks etcd for its current revision and waits until rev reaches it,
-//     asking etcd for progress marks so that an idle resource catches up too.
+//   - A consistent list or get asks etcd for its current revision (one round trip shared by
+//     concurrent readers, see revisionBatcher) and waits until rev reaches it, asking etcd for
+//     progress marks so that an idle resource catches up too.
+//   - The etcd watch carries no previous values: an event's previous object is the one the
+//     cache holds for its key. Updates and deletes start from the cache's copy (Store.
+//     GuaranteedUpdate), checked by the transaction's ModRevision comparison.
 //   - A watcher that falls more than its buffer behind is closed; its client resumes from the
 //     last revision it saw, as Kubernetes clients do.
 //   - If the etcd watch fails (etcd restarted, history compacted under us), the cache closes
 //     every watcher and starts over from a fresh list.
 
 const (
-	// ringSize is how many recent events each resource keeps for watchers that resume.
+	// ringSize is the most recent events each resource keeps for watchers that resume.
 	ringSize = 8192
+	// ringMinSize events are always kept; older ones go once they are ringFresh old (as
+	// upstream's watch cache keeps 75 s of history), so an idle resource holds few old
+	// object versions.
+	ringMinSize = 100
+	ringFresh   = 75 * time.Second
+	// memoWindow is how many of the latest events keep their encodings: watchers are
+	// normally that close to the head; one further behind encodes what it sends itself.
+	memoWindow = 512
 	// watcherBuffer is how far a watcher may fall behind before it is closed.
 	watcherBuffer = 2048
 )
@@ -46,9 +60,12 @@ type cacher struct {
 	ready   bool
 	objects map[string]runtime.Object
 	rev     int64
-	// ring holds the latest events; oldest is the revision from which history is complete.
+	// ring holds the latest events, oldest first from ringPos; oldest is the revision from
+	// which history is complete. times holds when each event arrived.
 	ring    []Event
+	times   []time.Time
 	ringPos int
+	count   int
 	oldest  int64
 	// changed is closed and replaced whenever rev moves.
 	changed  chan struct{}
@@ -63,10 +80,18 @@ type cacheWatcher struct {
 	closed bool
 }
 
-// memo caches an event's encodings, so that N watchers of one event encode it once.
+// memo caches an event's encodings, so that N watchers of one event encode it once. Once
+// the event is old (expired), encodings are computed but no longer kept.
 type memo struct {
-	mu   sync.Mutex
-	data map[string][]byte
+	mu      sync.Mutex
+	data    map[string][]byte
+	expired bool
+}
+
+func (m *memo) expire() {
+	m.mu.Lock()
+	m.expired, m.data = true, nil
+	m.mu.Unlock()
 }
 
 // Encoded returns the encoding of the event stored under key, computing it once with enc.
@@ -83,6 +108,9 @@ func (e *Event) Encoded(key string, enc func() ([]byte, error)) ([]byte, error) 
 	b, err := enc()
 	if err != nil {
 		return nil, err
+	}
+	if e.memo.expired {
+		return b, nil
 	}
 	if e.memo.data == nil {
 		e.memo.data = map[string][]byte{}
@@ -120,8 +148,8 @@ func (c *cacher) reload(ctx context.Context) error {
 		c.closeWatcher(w)
 	}
 	c.objects = objects
-	c.ring = make([]Event, 0, 64)
-	c.ringPos = 0
+	c.ring, c.times = nil, nil
+	c.ringPos, c.count = 0, 0
 	c.oldest = list.Revision
 	c.setRev(list.Revision)
 	c.ready = true
@@ -142,7 +170,7 @@ func (c *cacher) run(ctx context.Context) {
 		from := c.rev
 		c.mu.Unlock()
 		wctx, cancel := context.WithCancel(ctx)
-		for ev := range c.store.watchEtcd(wctx, c.store.prefix, from) {
+		for ev := range c.store.watchEtcd(wctx, c.store.prefix, from, false) {
 			if ev.Type == watch.Error {
 				c.log.Warn("watch cache lost its etcd watch; reloading", "prefix", c.store.prefix, "err", ev.Err)
 				break
@@ -186,26 +214,77 @@ func (c *cacher) apply(ev Event) {
 	if ev.Revision <= c.rev {
 		return // already known from the list the cache started with
 	}
+	// The previous state is the cache's: etcd need not send it, nor this process decode it
+	// again, and every event shares the object versions the cache already holds.
+	prev, had := c.objects[ev.Key]
 	switch ev.Type {
 	case watch.Deleted:
+		if !had {
+			// Not known: nothing for watchers (cannot happen while the cache follows etcd).
+			c.log.Warn("watch cache: deletion of an unknown key", "key", ev.Key)
+			c.setRev(ev.Revision)
+			return
+		}
+		ev.PrevObject = prev
+		ev.Object = prev.DeepCopyObject()
+		if err := setRV(ev.Object, ev.Revision); err != nil {
+			c.log.Warn("watch cache: deleted object", "key", ev.Key, "err", err)
+		}
 		delete(c.objects, ev.Key)
 	default:
+		if had {
+			ev.PrevObject = prev
+		}
 		c.objects[ev.Key] = ev.Object
 	}
 	ev.memo = &memo{}
-	if len(c.ring) < ringSize {
-		c.ring = append(c.ring, ev)
-	} else {
-		c.oldest = c.ring[c.ringPos].Revision
-		c.ring[c.ringPos] = ev
-		c.ringPos = (c.ringPos + 1) % ringSize
-	}
+	c.push(ev)
 	c.setRev(ev.Revision)
 	for w := range c.watchers {
 		if ev.Revision > w.after && strings.HasPrefix(ev.Key, w.prefix) {
 			c.offer(w, ev)
 		}
 	}
+}
+
+// push appends ev to the ring, growing it up to ringSize; when full, the oldest event goes.
+// Events older than ringFresh go too while the ring holds more than ringMinSize, and
+// encodings are dropped from events further than memoWindow from the head.
+func (c *cacher) push(ev Event) {
+	now := time.Now()
+	for c.count > ringMinSize && now.Sub(c.times[c.ringPos]) > ringFresh {
+		c.dropOldest()
+	}
+	if c.count >= memoWindow {
+		c.at(c.count - memoWindow).memo.expire()
+	}
+	if c.count == len(c.ring) {
+		if len(c.ring) == ringSize {
+			c.dropOldest()
+		} else {
+			size := min(max(2*len(c.ring), 64), ringSize)
+			ring, times := make([]Event, size), make([]time.Time, size)
+			for i := 0; i < c.count; i++ {
+				j := (c.ringPos + i) % len(c.ring)
+				ring[i], times[i] = c.ring[j], c.times[j]
+			}
+			c.ring, c.times, c.ringPos = ring, times, 0
+		}
+	}
+	j := (c.ringPos + c.count) % len(c.ring)
+	c.ring[j], c.times[j] = ev, now
+	c.count++
+}
+
+// at returns the i-th event of the ring, oldest first.
+func (c *cacher) at(i int) *Event { return &c.ring[(c.ringPos+i)%len(c.ring)] }
+
+// dropOldest removes the oldest event: history is complete only from its revision on.
+func (c *cacher) dropOldest() {
+	c.oldest = c.ring[c.ringPos].Revision
+	c.ring[c.ringPos] = Event{}
+	c.ringPos = (c.ringPos + 1) % len(c.ring)
+	c.count--
 }
 
 // offer hands ev to w without blocking; a watcher too far behind is closed.
@@ -228,11 +307,10 @@ func (c *cacher) closeWatcher(w *cacheWatcher) {
 // eventsSince returns the ring's events after rev under prefix, oldest first.
 func (c *cacher) eventsSince(prefix string, rev int64) []Event {
 	var out []Event
-	n := len(c.ring)
-	for i := 0; i < n; i++ {
-		ev := c.ring[(c.ringPos+i)%n]
+	for i := 0; i < c.count; i++ {
+		ev := c.at(i)
 		if ev.Revision > rev && strings.HasPrefix(ev.Key, prefix) {
-			out = append(out, ev)
+			out = append(out, *ev)
 		}
 	}
 	return out
@@ -265,34 +343,93 @@ func (c *cacher) watch(ctx context.Context, prefix string, rev int64) <-chan Eve
 	return w.ch
 }
 
-// waitFor blocks until the cache has reached rev, asking etcd for progress marks meanwhile.
+// waitFor blocks until the cache has reached rev. On a busy resource the events that get it
+// there are already on their way; when they do not come soon (the latest change was to
+// another resource), it asks etcd for progress marks.
 func (c *cacher) waitFor(ctx context.Context, rev int64) error {
+	c.mu.Lock()
+	cur, changed := c.rev, c.changed
+	c.mu.Unlock()
+	if cur >= rev {
+		return nil
+	}
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	asked := false
+	progress := time.NewTimer(2 * time.Millisecond)
+	defer progress.Stop()
 	for {
-		c.mu.Lock()
-		cur, changed := c.rev, c.changed
-		c.mu.Unlock()
-		if cur >= rev {
-			return nil
-		}
-		if !asked {
-			c.store.RequestProgress(ctx)
-			asked = true
-		}
 		select {
 		case <-changed:
-		case <-tick.C:
-			asked = false
+		case <-progress.C:
+			c.store.RequestProgress(ctx)
+			progress.Reset(50 * time.Millisecond)
 		case <-deadline.C:
 			return fmt.Errorf("storage: watch cache for %s did not reach revision %d (at %d)", c.store.prefix, rev, cur)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		c.mu.Lock()
+		cur, changed = c.rev, c.changed
+		c.mu.Unlock()
+		if cur >= rev {
+			return nil
+		}
 	}
+}
+
+// lookup returns the cached object at key and its revision. The object is shared.
+func (c *cacher) lookup(key string) (runtime.Object, int64, bool) {
+	c.mu.Lock()
+	obj, ok := c.objects[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil, 0, false
+	}
+	a, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, 0, false
+	}
+	rev, err := strconv.ParseInt(a.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return nil, 0, false
+	}
+	return obj, rev, true
+}
+
+// get serves a read of one key from memory. ok is false when the cache cannot serve it.
+func (c *cacher) get(ctx context.Context, key string, opts GetOptions) (runtime.Object, bool, error) {
+	switch {
+	case opts.Stale:
+	case !c.consistent:
+		return nil, false, nil
+	case opts.MinRevision > 0:
+		c.mu.Lock()
+		cur := c.rev
+		c.mu.Unlock()
+		if cur < opts.MinRevision {
+			// etcd has it (or knows the revision is in the future).
+			return nil, false, nil
+		}
+	default:
+		cur, err := c.store.revs.current(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := c.waitFor(ctx, cur); err != nil {
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			c.log.Debug("consistent read from etcd", "err", err)
+			return nil, false, nil
+		}
+	}
+	c.mu.Lock()
+	obj, ok := c.objects[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil, true, ErrNotFound
+	}
+	return obj, true, nil
 }
 
 // list serves a list from memory. ok is false when the cache cannot serve it.
@@ -306,7 +443,7 @@ func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*Li
 			return nil, false, nil
 		}
 	default:
-		cur, err := c.store.CurrentRevision(ctx)
+		cur, err := c.store.revs.current(ctx)
 		if err != nil {
 			return nil, false, err
 		}

@@ -58,6 +58,14 @@ func newPlainStore(t *testing.T, b *storage.Backend) *storage.Store {
 	return storage.New(b.Client, fmt.Sprintf("/registry/test-%d/configmaps/", time.Now().UnixNano()), codec, func() runtime.Object { return &corev1.ConfigMap{} })
 }
 
+// sameResource is another Store over s's keys, without a cache: a second API server.
+func sameResource(s *storage.Store, b *storage.Backend) *storage.Store {
+	sc := runtime.NewScheme()
+	corev1.AddToScheme(sc)
+	codec := jsonCodec{k8sjson.NewSerializerWithOptions(k8sjson.DefaultMetaFactory, sc, sc, k8sjson.SerializerOptions{})}
+	return storage.New(b.Client, s.Prefix(""), codec, func() runtime.Object { return &corev1.ConfigMap{} })
+}
+
 func cm(ns, name, value string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
@@ -187,6 +195,134 @@ func runConformance(t *testing.T, b *storage.Backend) {
 		}
 		if _, err := s.Delete(ctx, s.Key("a", "d"), nil); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("second delete: %v", err)
+		}
+	})
+	t.Run("ReadSeesWritesOfOtherClients", func(t *testing.T) {
+		s := newStore(t, b)
+		other := sameResource(s, b) // another API server on the same etcd: no shared cache
+		key := s.Key("r", "x")
+		for i := 0; i < 20; i++ {
+			var want runtime.Object
+			var err error
+			if i == 0 {
+				want, err = other.Create(ctx, key, cm("r", "x", "0"))
+			} else {
+				want, err = other.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) {
+					c := cur.DeepCopyObject().(*corev1.ConfigMap)
+					c.Data["v"] = strconv.Itoa(i)
+					return c, nil
+				})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A consistent read right after the write, through the other store.
+			got, err := s.Read(ctx, key, storage.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rv(t, got) != rv(t, want) || got.(*corev1.ConfigMap).Data["v"] != strconv.Itoa(i) {
+				t.Fatalf("write %d: consistent read got rv %d v=%s, want rv %d", i, rv(t, got), got.(*corev1.ConfigMap).Data["v"], rv(t, want))
+			}
+			// A read not older than the write's revision.
+			got, err = s.Read(ctx, key, storage.GetOptions{MinRevision: rv(t, want)})
+			if err != nil || rv(t, got) < rv(t, want) {
+				t.Fatalf("write %d: read at least %d: %v %v", i, rv(t, want), got, err)
+			}
+		}
+		if _, err := other.Delete(ctx, key, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Read(ctx, key, storage.GetOptions{}); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("consistent read after delete: %v, want ErrNotFound", err)
+		}
+		if _, err := s.Read(ctx, s.Key("r", "never"), storage.GetOptions{Stale: true}); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("stale read of a missing key: %v", err)
+		}
+	})
+	t.Run("ConcurrentConsistentReads", func(t *testing.T) {
+		s := newStore(t, b)
+		other := sameResource(s, b)
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				key := s.Key("cr", fmt.Sprintf("o%d", w))
+				want, err := other.Create(ctx, key, cm("cr", fmt.Sprintf("o%d", w), "1"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i := 2; i < 10; i++ {
+					got, err := s.Read(ctx, key, storage.GetOptions{})
+					if err != nil || rv(t, got) != rv(t, want) {
+						t.Errorf("reader %d: got %v (%v), want rv %d", w, got, err, rv(t, want))
+						return
+					}
+					if want, err = other.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) {
+						c := cur.DeepCopyObject().(*corev1.ConfigMap)
+						c.Data["v"] = strconv.Itoa(i)
+						return c, nil
+					}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+	})
+	t.Run("UpdateAfterOtherClientsWrite", func(t *testing.T) {
+		// Writes through another store may not have reached this store's cache: an update
+		// whose precondition holds only for the latest state must still succeed, and one that
+		// holds only for an older state must fail.
+		s := newStore(t, b)
+		other := sameResource(s, b)
+		key := s.Key("u", "x")
+		if _, err := s.Create(ctx, key, cm("u", "x", "0")); err != nil {
+			t.Fatal(err)
+		}
+		conflict := errors.New("conflict")
+		for i := 1; i <= 20; i++ {
+			latest, err := other.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) {
+				c := cur.DeepCopyObject().(*corev1.ConfigMap)
+				c.Data["v"] = strconv.Itoa(i)
+				return c, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) {
+				if rv(t, cur) != rv(t, latest) {
+					return nil, conflict
+				}
+				c := cur.DeepCopyObject().(*corev1.ConfigMap)
+				c.Data["w"] = strconv.Itoa(i)
+				return c, nil
+			})
+			if err != nil {
+				t.Fatalf("update %d on the latest state: %v", i, err)
+			}
+			if got := out.(*corev1.ConfigMap).Data; got["v"] != strconv.Itoa(i) || got["w"] != strconv.Itoa(i) {
+				t.Fatalf("update %d: got %v", i, got)
+			}
+			// No-op updates report the latest state, not a cached one.
+			same, err := s.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) {
+				return cur.DeepCopyObject(), nil
+			})
+			if err != nil || rv(t, same) != rv(t, out) {
+				t.Fatalf("no-op update %d: %v, rv %v want %d", i, err, same, rv(t, out))
+			}
+		}
+		if _, err := other.Delete(ctx, key, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GuaranteedUpdate(ctx, key, false, func(cur runtime.Object) (runtime.Object, error) { return cur, nil }); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("update after another client's delete: %v, want ErrNotFound", err)
+		}
+		if _, err := s.Delete(ctx, key, nil); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("delete after another client's delete: %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("PagedListIsOneSnapshot", func(t *testing.T) {

@@ -9,9 +9,9 @@
 //   - watches resume from a revision, and report ErrCompacted (410 Gone at the API) when etcd has
 //     already compacted it away.
 //
-// Writes are optimistic: an update reads the object, lets the caller compute the new one, and
-// commits with a transaction that succeeds only if the key's ModRevision has not moved, retrying
-// from a fresh read otherwise. Nothing is written when the new encoding equals the stored one,
+// Writes are optimistic: an update reads the object (from the watch cache when it runs), lets the
+// caller compute the new one, and commits with a transaction that succeeds only if the key's
+// ModRevision has not moved, retrying from the current value otherwise. Nothing is written when the new encoding equals the stored one,
 // so no-op updates do not bump resourceVersion (as in Kubernetes).
 //
 // The Compactor compacts etcd's history periodically, always keeping one interval of history so

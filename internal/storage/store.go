@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -43,6 +44,8 @@ type Store struct {
 	newFunc func() runtime.Object
 	// cache, once started, serves lists and watches from memory.
 	cache *cacher
+	// revs shares etcd revision reads between concurrent consistent reads.
+	revs revisionBatcher
 }
 
 // New returns a Store for objects under prefix (which must end in "/"). newFunc returns an
@@ -51,7 +54,9 @@ func New(client *clientv3.Client, prefix string, codec Codec, newFunc func() run
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	return &Store{client: client, codec: codec, prefix: prefix, newFunc: newFunc}
+	st := &Store{client: client, codec: codec, prefix: prefix, newFunc: newFunc}
+	st.revs.read = st.CurrentRevision
+	return st
 }
 
 // Key returns the etcd key of an object. namespace is empty for cluster-scoped objects.
@@ -108,7 +113,29 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	return data, nil
 }
 
-// Get reads the object at key.
+// GetOptions tells how recent the object returned by Read must be.
+type GetOptions struct {
+	// Stale accepts whatever state is at hand (resourceVersion "0").
+	Stale bool
+	// MinRevision accepts any state at least this recent (resourceVersion "N"); 0, without
+	// Stale, asks for the latest state (a consistent read, resourceVersion "").
+	MinRevision int64
+}
+
+// Read reads the object at key, from the watch cache when it can honour opts: a consistent
+// read is served from memory once the cache has caught up with etcd's current revision
+// (read in one round trip shared by concurrent readers). The object may be shared with the
+// cache: callers must not modify it.
+func (s *Store) Read(ctx context.Context, key string, opts GetOptions) (runtime.Object, error) {
+	if s.cache != nil {
+		if obj, ok, err := s.cache.get(ctx, key, opts); ok || err != nil {
+			return obj, err
+		}
+	}
+	return s.Get(ctx, key)
+}
+
+// Get reads the object at key from etcd.
 func (s *Store) Get(ctx context.Context, key string) (runtime.Object, error) {
 	resp, err := s.client.Get(ctx, key)
 	if err != nil {
@@ -149,49 +176,132 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 // Returning the error ErrNoChange... is not needed: equal encodings are never written.
 type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 
+// state is an object as read before a conditional write: its decoded form, the bytes stored
+// in etcd (nil when they must be computed) and its ModRevision. obj is nil when the key does
+// not exist. fromCache marks a state taken from the watch cache, which may be behind etcd.
+type state struct {
+	obj       runtime.Object
+	data      []byte
+	rev       int64
+	fromCache bool
+}
+
+// readState reads key from etcd.
+func (s *Store) readState(ctx context.Context, key string) (*state, error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.stateFrom(resp.Kvs)
+}
+
+func (s *Store) stateFrom(kvs []*mvccpb.KeyValue) (*state, error) {
+	if len(kvs) == 0 {
+		return &state{}, nil
+	}
+	kv := kvs[0]
+	obj, err := s.decode(kv.Value, kv.ModRevision)
+	if err != nil {
+		return nil, err
+	}
+	return &state{obj: obj, data: kv.Value, rev: kv.ModRevision}, nil
+}
+
+// failedState is the current state of key as returned by a failed conditional transaction
+// (whose Else branch reads the key).
+func (s *Store) failedState(txn *clientv3.TxnResponse) (*state, error) {
+	if len(txn.Responses) == 0 {
+		return &state{}, nil
+	}
+	r := txn.Responses[0].GetResponseRange()
+	if r == nil {
+		return &state{}, nil
+	}
+	return s.stateFrom(r.Kvs)
+}
+
+// initialState is the state a conditional write starts from: the watch cache's copy when it
+// holds the key (as upstream's cached "suggestion": a stale copy only costs a failed
+// transaction), otherwise a read from etcd.
+func (s *Store) initialState(ctx context.Context, key string) (*state, error) {
+	if s.cache != nil {
+		if obj, rev, ok := s.cache.lookup(key); ok {
+			return &state{obj: obj.DeepCopyObject(), rev: rev, fromCache: true}, nil
+		}
+	}
+	return s.readState(ctx, key)
+}
+
 // GuaranteedUpdate reads key, applies tryUpdate and writes the result if nothing changed
 // meanwhile, retrying with a fresh read otherwise. It returns the stored object. When
 // allowCreate is false a missing key gives ErrNotFound; otherwise tryUpdate gets nil.
 // Errors returned by tryUpdate end the update and are returned unchanged.
+//
+// The first attempt may start from the watch cache's copy of the object. Whatever that
+// attempt concludes other than a successful write (an error from tryUpdate, a missing key,
+// nothing to change) is checked again against a fresh read from etcd, so a stale copy
+// never decides the outcome.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bool, tryUpdate UpdateFunc) (runtime.Object, error) {
+	st, err := s.initialState(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	refresh := func() error {
+		st, err = s.readState(ctx, key)
+		return err
+	}
 	for {
-		resp, err := s.client.Get(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		var current runtime.Object
-		var rev int64
-		var oldData []byte
-		if len(resp.Kvs) == 0 {
-			if !allowCreate {
-				return nil, ErrNotFound
+		if st.obj == nil && !allowCreate {
+			if st.fromCache {
+				if err := refresh(); err != nil {
+					return nil, err
+				}
+				continue
 			}
-		} else {
-			kv := resp.Kvs[0]
-			rev, oldData = kv.ModRevision, kv.Value
-			if current, err = s.decode(kv.Value, kv.ModRevision); err != nil {
-				return nil, err
-			}
+			return nil, ErrNotFound
 		}
-		updated, err := tryUpdate(current)
+		updated, err := tryUpdate(st.obj)
 		if err != nil {
+			if st.fromCache {
+				if err := refresh(); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return nil, err
 		}
 		data, err := s.encode(updated)
 		if err != nil {
 			return nil, err
 		}
-		if current != nil && bytes.Equal(data, oldData) {
-			return current, nil
+		if st.obj != nil {
+			if st.data == nil {
+				if st.data, err = s.encode(st.obj); err != nil {
+					return nil, err
+				}
+			}
+			if bytes.Equal(data, st.data) {
+				if st.fromCache {
+					if err := refresh(); err != nil {
+						return nil, err
+					}
+					continue
+				}
+				return st.obj, nil
+			}
 		}
 		txn, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
 			Then(clientv3.OpPut(key, string(data))).
+			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
 			return nil, err
 		}
 		if !txn.Succeeded {
+			if st, err = s.failedState(txn); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		out := updated.DeepCopyObject()
@@ -203,36 +313,50 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 }
 
 // Delete removes key after check (if not nil) accepted the current object. It returns the
-// deleted object, with the resourceVersion of the deletion.
+// deleted object, with the resourceVersion of the deletion. As with GuaranteedUpdate, the
+// first attempt may start from the watch cache's copy; a refusal or a missing key is checked
+// again against etcd.
 func (s *Store) Delete(ctx context.Context, key string, check func(current runtime.Object) error) (runtime.Object, error) {
+	st, err := s.initialState(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	for {
-		resp, err := s.client.Get(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if len(resp.Kvs) == 0 {
+		if st.obj == nil {
+			if st.fromCache {
+				if st, err = s.readState(ctx, key); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			return nil, ErrNotFound
 		}
-		kv := resp.Kvs[0]
-		current, err := s.decode(kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, err
-		}
 		if check != nil {
-			if err := check(current); err != nil {
+			if err := check(st.obj); err != nil {
+				if st.fromCache {
+					if st, err = s.readState(ctx, key); err != nil {
+						return nil, err
+					}
+					continue
+				}
 				return nil, err
 			}
 		}
 		txn, err := s.client.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
 			Then(clientv3.OpDelete(key)).
+			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
 			return nil, err
 		}
 		if !txn.Succeeded {
+			if st, err = s.failedState(txn); err != nil {
+				return nil, err
+			}
 			continue
 		}
+		current := st.obj
 		if err := setRV(current, txn.Header.Revision); err != nil {
 			return nil, err
 		}

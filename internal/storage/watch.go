@@ -42,12 +42,18 @@ func (s *Store) Watch(ctx context.Context, keyPrefix string, rev int64) <-chan E
 	if s.cache != nil {
 		return s.cache.watch(ctx, keyPrefix, rev)
 	}
-	return s.watchEtcd(ctx, keyPrefix, rev)
+	return s.watchEtcd(ctx, keyPrefix, rev, true)
 }
 
-func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64) <-chan Event {
+// watchEtcd follows etcd. With prev false, etcd does not send previous values: Modified
+// events come without PrevObject and Deleted events without Object (the watch cache knows
+// them already).
+func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64, prev bool) <-chan Event {
 	out := make(chan Event, 100)
-	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify()}
+	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithProgressNotify()}
+	if prev {
+		opts = append(opts, clientv3.WithPrevKV())
+	}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev+1))
 	}
@@ -79,7 +85,7 @@ func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64) <-ch
 				continue
 			}
 			for _, e := range resp.Events {
-				ev, err := s.convert(e)
+				ev, err := s.convert(e, prev)
 				if err != nil {
 					send(Event{Type: watch.Error, Err: err})
 					return
@@ -96,7 +102,7 @@ func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64) <-ch
 	return out
 }
 
-func (s *Store) convert(e *clientv3.Event) (Event, error) {
+func (s *Store) convert(e *clientv3.Event, prev bool) (Event, error) {
 	kv := e.Kv
 	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key)}
 	var err error
@@ -108,6 +114,9 @@ func (s *Store) convert(e *clientv3.Event) (Event, error) {
 	switch {
 	case e.Type == mvccpb.DELETE:
 		ev.Type = watch.Deleted
+		if !prev {
+			return ev, nil
+		}
 		if ev.PrevObject == nil {
 			return ev, fmt.Errorf("storage: delete event for %s without previous value", kv.Key)
 		}

@@ -32,6 +32,9 @@ type Server struct {
 	// Client is an admin clientset.
 	Client  kubernetes.Interface
 	DataDir string
+	// IngressAddr and IngressTLSAddr are where the agent's ingress controller listens
+	// (with Options.Agent).
+	IngressAddr, IngressTLSAddr string
 }
 
 // Options tune Start.
@@ -86,7 +89,9 @@ func Start(t testing.TB, opts ...Options) *Server {
 		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
 		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod, ServiceLBPool: o.ServiceLBPool,
 	}
+	var ingressAddr, ingressTLSAddr string
 	if o.Agent {
+		ingressAddr, ingressTLSAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		// A pod network and bridge of this test process's own, so that clusters of
 		// different test packages never share addresses.
 		n := os.Getpid()%100 + 120 // clear of the Service range 10.96.0.0/12
@@ -96,6 +101,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 		scfg.Node = agent.Config{
 			Bridge: fmt.Sprintf("kjb%d", n), KubeletPort: freePort(t), RemovePodsOnStop: func() bool { return true },
 			NodeIP: net.ParseIP("127.0.0.1"), InsecureRegistries: o.InsecureRegistries,
+			IngressHTTPAddr: ingressAddr, IngressHTTPSAddr: ingressTLSAddr,
 			DNSUpstreams: o.DNSUpstreams, ProxyTable: fmt.Sprintf("kjbproxy%d", n), LBInterface: fmt.Sprintf("kjblb%d", n),
 		}
 	}
@@ -117,7 +123,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
 	}
-	return &Server{Running: running, Config: cfg, Client: client, DataDir: dir}
+	return &Server{Running: running, Config: cfg, Client: client, DataDir: dir, IngressAddr: ingressAddr, IngressTLSAddr: ingressTLSAddr}
 }
 
 var klogOnce sync.Once

@@ -118,9 +118,13 @@ func BenchmarkAPIThroughput(b *testing.B) {
 		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, name+"-p99-ms")
 	}
 	for iter := 0; iter < b.N; iter++ {
+		createProf := profileServer(b, c, "create", 2)
 		phase("create", objects, func(i int) error { _, err := pods.Create(ctx, pod(i), metav1.CreateOptions{}); return err })
+		<-createProf
 		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-5k-pods-MiB")
+		getProf := profileServer(b, c, "get", 1)
 		phase("get", objects, func(i int) error { _, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{}); return err })
+		<-getProf
 		phase("list", 50, func(i int) error {
 			_, err := pods.List(ctx, metav1.ListOptions{})
 			return err
@@ -173,7 +177,7 @@ func BenchmarkAPIThroughput(b *testing.B) {
 				}
 			}(w, wi)
 		}
-		profileDone := profileServer(b, c, "update")
+		profileDone := profileServer(b, c, "update", 10)
 		phase("update", objects, func(i int) error {
 			p, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{})
 			if err != nil {
@@ -203,13 +207,15 @@ func BenchmarkAPIThroughput(b *testing.B) {
 			return err
 		})
 		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-10k-pods-MiB")
+		<-profileServer(b, c, "heap", 0)
 		phase("delete", 2*objects, func(i int) error { return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{}) })
 	}
 }
 
-// profileServer captures a 10 s CPU profile of the server into $BENCH_PROFILE-<phase>.pprof
-// when BENCH_PROFILE is set; the returned channel closes when done.
-func profileServer(b *testing.B, c kubernetes.Interface, phase string) <-chan struct{} {
+// profileServer captures a CPU profile of the server over the given seconds (a heap profile
+// when seconds is 0) into $BENCH_PROFILE-<phase>.pprof when BENCH_PROFILE is set; the
+// returned channel closes when done.
+func profileServer(b *testing.B, c kubernetes.Interface, phase string, seconds int) <-chan struct{} {
 	done := make(chan struct{})
 	path := os.Getenv("BENCH_PROFILE")
 	if path == "" {
@@ -218,12 +224,24 @@ func profileServer(b *testing.B, c kubernetes.Interface, phase string) <-chan st
 	}
 	go func() {
 		defer close(done)
-		data, err := c.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "10").DoRaw(context.Background())
+		req := c.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", strconv.Itoa(seconds))
+		if seconds == 0 {
+			req = c.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap")
+		}
+		data, err := req.DoRaw(context.Background())
 		if err != nil {
 			b.Logf("profile: %v", err)
 			return
 		}
 		os.WriteFile(path+"-"+phase+".pprof", data, 0o644)
+		if seconds == 0 {
+			// The text form ends with the runtime's memory statistics.
+			if text, err := c.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("debug", "1").DoRaw(context.Background()); err == nil {
+				if i := strings.Index(string(text), "# runtime.MemStats"); i >= 0 {
+					os.WriteFile(path+"-memstats.txt", text[i:], 0o644)
+				}
+			}
+		}
 	}()
 	return done
 }

@@ -92,6 +92,58 @@ func TestTypedClientCRUD(t *testing.T) {
 	}
 }
 
+// TestTypedClientGetAfterUpdate: gets are served from the watch cache; a get right after a
+// write through another client must still see that write (resourceVersion "" is a consistent
+// read), and resourceVersion "0" or "N" must be answered too.
+func TestTypedClientGetAfterUpdate(t *testing.T) {
+	s := testserver.Start(t)
+	for _, contentType := range []string{"application/json", "application/vnd.kubernetes.protobuf"} {
+		t.Run(contentType, func(t *testing.T) {
+			cfg := rest.CopyConfig(s.Config)
+			cfg.ContentType = contentType
+			writer := kubernetes.NewForConfigOrDie(cfg)
+			rcfg := rest.CopyConfig(cfg)
+			rcfg.UserAgent = "reader"
+			reader := kubernetes.NewForConfigOrDie(rcfg)
+			ctx := context.Background()
+			name := "gau-" + strconv.Itoa(len(contentType))
+			cur, err := writer.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": "0"}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 30; i++ {
+				cur.Data["i"] = strconv.Itoa(i)
+				if cur, err = writer.CoreV1().ConfigMaps("default").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				got, err := reader.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.ResourceVersion != cur.ResourceVersion || got.Data["i"] != strconv.Itoa(i) || got.Kind != "" && got.Kind != "ConfigMap" {
+					t.Fatalf("update %d: get returned rv %s i=%s, want rv %s", i, got.ResourceVersion, got.Data["i"], cur.ResourceVersion)
+				}
+				atLeast, err := reader.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{ResourceVersion: cur.ResourceVersion})
+				if err != nil || atLeast.Data["i"] != strconv.Itoa(i) {
+					t.Fatalf("update %d: get at least rv %s: %v %v", i, cur.ResourceVersion, err, atLeast.Data)
+				}
+				if _, err := reader.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{ResourceVersion: "0"}); err != nil {
+					t.Fatalf("get with resourceVersion 0: %v", err)
+				}
+			}
+			if err := writer.CoreV1().ConfigMaps("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reader.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("get after delete: %v", err)
+			}
+			if _, err := reader.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{ResourceVersion: "x"}); !apierrors.IsBadRequest(err) {
+				t.Fatalf("get with a bad resourceVersion: %v", err)
+			}
+		})
+	}
+}
+
 func TestGenerationAndStatusSubresource(t *testing.T) {
 	s := testserver.Start(t)
 	ctx := context.Background()

@@ -143,8 +143,10 @@ func Base(table string, node Node) *Model {
 		{Name: "filter-input", Hook: &Hook{"filter", "input", -110}, Rules: []Rule{
 			{newSt, jumpChain(chainNPEndpointCheck)},
 			{newSt, jumpChain(chainSvcEndpointCheck)},
-			// route_localnet is on: drop packets to 127/8 that came from outside.
-			{stmtIifname{Neg: true, Name: "lo"}, stmtAddr{Prefix: netip.MustParsePrefix("127.0.0.0/8")}, stmtVerdict{Verdict{Kind: Drop}}},
+			// route_localnet is on: drop new connections to 127/8 that came from
+			// outside. Replies to masqueraded localhost NodePort traffic come back on
+			// the bridge and are un-NATed to 127.0.0.1: they are established, and pass.
+			{newSt, stmtIifname{Neg: true, Name: "lo"}, stmtAddr{Prefix: netip.MustParsePrefix("127.0.0.0/8")}, stmtVerdict{Verdict{Kind: Drop}}},
 		}},
 		{Name: "filter-forward", Hook: &Hook{"filter", "forward", -110}, Rules: []Rule{
 			{newSt, jumpChain(chainSvcEndpointCheck)},

@@ -225,11 +225,64 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 		normalize(obj)
 		switch n := obj.(type) {
 		case *corev1.Service:
+			dropTypeDependentFields(n, old.(*corev1.Service))
 			keepAllocated(n, old.(*corev1.Service))
 		case *corev1.Pod:
 			n.Status = old.(*corev1.Pod).Status
 		}
 	}
+}
+
+// dropTypeDependentFields clears, when a Service changes type, the fields the old type
+// needed that the user did not touch (node ports, health-check node port,
+// allocateLoadBalancerNodePorts, loadBalancerClass, externalTrafficPolicy) and a
+// LoadBalancer's status, as Kubernetes does; otherwise `kubectl patch` of the type alone
+// would be refused.
+func dropTypeDependentFields(svc, old *corev1.Service) {
+	if needsNodePorts(old) && !needsNodePorts(svc) && sameNodePorts(svc, old) {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	needsHC := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	}
+	if needsHC(old) && !needsHC(svc) && svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
+	}
+	isLB := func(s *corev1.Service) bool { return s.Spec.Type == corev1.ServiceTypeLoadBalancer }
+	if isLB(old) && !isLB(svc) && equality.Semantic.DeepEqual(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
+		svc.Spec.AllocateLoadBalancerNodePorts = nil
+	}
+	if isLB(old) && !isLB(svc) && equality.Semantic.DeepEqual(svc.Spec.LoadBalancerClass, old.Spec.LoadBalancerClass) {
+		svc.Spec.LoadBalancerClass = nil
+	}
+	external := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort ||
+			(s.Spec.Type == corev1.ServiceTypeClusterIP && len(s.Spec.ExternalIPs) > 0)
+	}
+	if external(old) && !external(svc) && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if isLB(old) && !isLB(svc) {
+		svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
+	}
+}
+
+func sameNodePorts(a, b *corev1.Service) bool {
+	for _, p := range a.Spec.Ports {
+		if p.NodePort == 0 {
+			continue
+		}
+		found := false
+		for _, q := range b.Spec.Ports {
+			found = found || q.NodePort == p.NodePort
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // keepAllocated carries allocated addresses and ports into an update that omits them, as

@@ -406,12 +406,14 @@ func TestKubelet(t *testing.T) {
 		c.t = t
 		c.create(shPod("tools", `echo line1; echo line2 >&2; mkdir -p /www; echo hello-from-tools > /www/index.html; exec httpd -f -p 8080 -h /www`))
 		c.waitPod("tools", "Running", 60*time.Second, running)
+		// stdout and stderr reach the log through separate pipes: their order is not fixed.
 		poll(t, 30*time.Second, "both log lines", func() (bool, error) {
 			r := c.Kubectl(t, "logs", "tools")
-			return r.Err == nil && r.Stdout == "line1\nline2\n", nil
+			return r.Err == nil && (r.Stdout == "line1\nline2\n" || r.Stdout == "line2\nline1\n"), nil
 		})
-		if got := c.MustKubectl(t, "logs", "tools", "--tail=1"); got != "line2\n" {
-			t.Errorf("logs --tail=1 = %q", got)
+		all := c.MustKubectl(t, "logs", "tools")
+		if got := c.MustKubectl(t, "logs", "tools", "--tail=1"); got != all[strings.Index(all, "\n")+1:] {
+			t.Errorf("logs --tail=1 = %q, all: %q", got, all)
 		}
 		if got := c.MustKubectl(t, "exec", "tools", "--", "cat", "/www/index.html"); got != "hello-from-tools\n" {
 			t.Errorf("exec cat = %q", got)

@@ -97,7 +97,7 @@ func TestKubectl(t *testing.T) {
 	sandbox := rt.runPod(t, "default", "web", string(pod.UID))
 	ids := map[string]string{
 		"app":     rt.startContainer(t, sandbox, containerSpec{name: "app", command: []string{"sleep", "100000"}}),
-		"logger":  rt.startContainer(t, sandbox, containerSpec{name: "logger", command: []string{"sh", "-c", "echo hello; echo world >&2; exec sleep 100000"}}),
+		"logger":  rt.startContainer(t, sandbox, containerSpec{name: "logger", command: []string{"sh", "-c", "echo hello; echo world; exec sleep 100000"}}),
 		"counter": rt.startContainer(t, sandbox, containerSpec{name: "counter", command: []string{"sh", "-c", "for i in 1 2 3; do echo c$i; sleep 0.3; done"}}),
 	}
 	pod.Status.Phase = corev1.PodRunning

@@ -88,6 +88,7 @@ func newAgentCommand() *cobra.Command {
 				return err
 			}
 			rc.UserAgent = "kijabi-kubelet"
+			rc.QPS, rc.Burst = 50, 100 // the kubelet's defaults
 			cfg.REST, cfg.DataDir, cfg.Log = rc, dataDir, newLogger(logLevel)
 			if cfg.NodeIP == nil {
 				cfg.NodeIP = hostIP()

@@ -155,8 +155,10 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return b.Bytes(), nil
 	}
 	// send writes one event; from, when set, is the stored event obj comes from unchanged,
-	// whose encoding all watchers share. Events are flushed when no more are waiting, so a
-	// watcher that is behind gets them in batches.
+	// whose encoding all watchers share. Written events are flushed before the loop below
+	// waits for more (whatever it skipped meanwhile), so a watcher that is behind gets them
+	// in batches and none stays in the buffer.
+	dirty := false
 	send := func(typ watch.EventType, obj runtime.Object, from *storage.Event) error {
 		var data []byte
 		var err error
@@ -171,9 +173,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		if _, err := w.Write(data); err != nil {
 			return err
 		}
-		if flusher != nil && len(events) == 0 {
-			flusher.Flush()
-		}
+		dirty = true
 		return nil
 	}
 	bookmark := func(rev int64, initialEnd bool) error {
@@ -216,6 +216,12 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	defer ticker.Stop()
 	lastRev := startRev
 	for {
+		if dirty && len(events) == 0 {
+			if flusher != nil {
+				flusher.Flush()
+			}
+			dirty = false
+		}
 		select {
 		case <-wctx.Done():
 			return nil

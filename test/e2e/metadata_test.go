@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,6 +62,40 @@ func TestMetadataWatchBookmarks(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatal("no initial-events bookmark")
+		}
+	}
+}
+
+// TestFilteredWatchDelivers checks that a watch with a selector gets every matching event
+// promptly even when non-matching events follow it (they are skipped, and what was written
+// before must still reach the client).
+func TestFilteredWatchDelivers(t *testing.T) {
+	srv := testserver.Start(t)
+	ctx := context.Background()
+	cms := srv.Client.CoreV1().ConfigMaps("default")
+	w, err := cms.Watch(ctx, metav1.ListOptions{LabelSelector: "pick=yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	const n = 40
+	for i := 0; i < n; i++ {
+		for _, pick := range []string{"yes", "no"} {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", pick, i), Labels: map[string]string{"pick": pick}}}
+			if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for got := 0; got < n; {
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type == watch.Added {
+				got++
+			}
+		case <-timeout:
+			t.Fatalf("only %d of %d matching events arrived", got, n)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/kijabi/kijabi/internal/testserver"
@@ -29,7 +30,14 @@ import (
 func BenchmarkPodStartup(b *testing.B) {
 	dir := b.TempDir()
 	ports := freePortsB(b, 4)
-	_, client := startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.251.0.0/16")
+	startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.251.0.0/16")
+	// A client of its own: startCommand's has a 2 s timeout, which would cut the watches.
+	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	client := kubernetes.NewForConfigOrDie(rc)
 	agentDir := filepath.Join(dir, "node")
 	agent := exec.Command(testserver.Binary(b), "agent", "--kubeconfig", filepath.Join(dir, "kubeconfig.yaml"),
 		"--data-dir", agentDir, "--kubelet-port", strconv.Itoa(ports[3]), "--cni-bridge", "kjbbench",
@@ -112,7 +120,13 @@ func startPods(b *testing.B, client kubernetes.Interface, prefix string, n int) 
 	timeout := time.After(2 * time.Minute)
 	for len(done) < n {
 		select {
-		case ev := <-w.ResultChan():
+		case ev, open := <-w.ResultChan():
+			if !open {
+				b.Fatalf("the pod watch ended after %d of %d %s pods", len(done), n, prefix)
+			}
+			if ev.Type == watch.Error {
+				b.Fatalf("pod watch: %v", ev.Object)
+			}
 			p, ok := ev.Object.(*corev1.Pod)
 			if !ok || ev.Type == watch.Deleted {
 				continue
@@ -122,6 +136,14 @@ func startPods(b *testing.B, client kubernetes.Interface, prefix string, n int) 
 				out = append(out, time.Since(t))
 			}
 		case <-timeout:
+			for name := range created {
+				if !done[name] {
+					p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+					if err == nil {
+						b.Logf("%s: node %q phase %s conditions %+v statuses %+v", name, p.Spec.NodeName, p.Status.Phase, p.Status.Conditions, p.Status.ContainerStatuses)
+					}
+				}
+			}
 			b.Fatalf("%d of %d %s pods Running after 2 minutes", len(done), n, prefix)
 		}
 	}

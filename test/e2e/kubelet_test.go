@@ -458,6 +458,74 @@ func TestKubelet(t *testing.T) {
 		}
 	})
 
+	t.Run("StatefulSetVolumeOutlivesPod", func(t *testing.T) {
+		c.t = t
+		manifest := `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: db
+        image: ` + busybox + `
+        command: [sh, -c, 'test -f /data/first || hostname > /data/first; date >> /data/boots; exec sleep 3600']
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 64Mi}}
+`
+		if r := c.KubectlIn(t, strings.NewReader(manifest), nil, "apply", "-f", "-"); r.Err != nil {
+			t.Fatalf("apply: %v %s", r.Err, r.Stderr)
+		}
+		first := c.waitPod("db-0", "Running", 90*time.Second, running)
+		poll(t, 30*time.Second, "the first boot to be written", func() (bool, error) {
+			r := c.Kubectl(t, "exec", "db-0", "--", "cat", "/data/boots")
+			return r.Err == nil && strings.Count(r.Stdout, "\n") == 1, nil
+		})
+		c.MustKubectl(t, "delete", "pod", "db-0")
+		c.waitPod("db-0", "Running again", 90*time.Second, func(p *corev1.Pod) bool { return p.UID != first.UID && running(p) })
+		poll(t, 30*time.Second, "the new pod to see the old pod's data", func() (bool, error) {
+			r := c.Kubectl(t, "exec", "db-0", "--", "sh", "-c", "cat /data/first; wc -l < /data/boots")
+			return r.Err == nil && strings.Fields(r.Stdout)[0] == "db-0" && strings.TrimSpace(strings.Fields(r.Stdout)[1]) == "2", nil
+		})
+	})
+
+	t.Run("KubectlAttach", func(t *testing.T) {
+		c.t = t
+		p := shPod("attached", `read line; echo "$line" > /tmp/got; while :; do echo "tick $line"; sleep 1; done`)
+		p.Spec.Containers[0].Stdin = true
+		c.create(p)
+		c.waitPod("attached", "Running", 60*time.Second, running)
+		// Input reaches the container's stdin...
+		if r := c.KubectlIn(t, strings.NewReader("hello\n"), nil, "attach", "-i", "attached"); r.Err != nil {
+			t.Fatalf("attach -i: %v %s", r.Err, r.Stderr)
+		}
+		poll(t, 30*time.Second, "the container to read attach's input", func() (bool, error) {
+			r := c.Kubectl(t, "exec", "attached", "--", "cat", "/tmp/got")
+			return r.Stdout == "hello\n", nil
+		})
+		// ...and its output streams back.
+		k := &kubectlSession{t: t, s: c.Server, dir: t.TempDir()}
+		att := k.startKubectl("attach", "attached")
+		defer att.stop()
+		select {
+		case line := <-att.lines:
+			if line != "tick hello" {
+				t.Errorf("attach streamed %q", line)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("attach streamed nothing")
+		}
+	})
+
 	t.Run("KubeletRestartAdoptsContainers", func(t *testing.T) {
 		c.t = t
 		c.create(shPod("steady", "sleep 3600"))

@@ -2,6 +2,7 @@ package controllerutil
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -24,12 +25,14 @@ type Worker struct {
 
 	Queue workqueue.TypedRateLimitingInterface[string]
 	Sync  func(ctx context.Context, key string) error
+
+	wg sync.WaitGroup
 }
 
 // Run waits for synced, then runs workers (at least one) until ctx ends. It shuts the queue
-// down when it returns.
+// down and waits for the workers before it returns.
 func (w *Worker) Run(ctx context.Context, workers int, synced ...cache.InformerSynced) {
-	defer w.Queue.ShutDown()
+	defer w.Stop()
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
@@ -38,11 +41,24 @@ func (w *Worker) Run(ctx context.Context, workers int, synced ...cache.InformerS
 }
 
 // Start starts workers (at least one) that process items until the queue shuts down,
-// restarting each a second after it returns while ctx lasts. It does not block.
+// restarting each a second after it returns while ctx lasts. It does not block; Stop
+// ends them.
 func (w *Worker) Start(ctx context.Context, workers int) {
 	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, w.work, time.Second)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			wait.UntilWithContext(ctx, w.work, time.Second)
+		}()
 	}
+}
+
+// Stop shuts the queue down and waits for the workers started by Start to finish the
+// items in hand and exit (their ctx must be done, or they restart). A controller's Run
+// calls it before returning, so that no sync outlives it.
+func (w *Worker) Stop() {
+	w.Queue.ShutDown()
+	w.wg.Wait()
 }
 
 func (w *Worker) work(ctx context.Context) {

@@ -74,12 +74,12 @@ func TestWorkerProcessNextItemShutDown(t *testing.T) {
 
 func TestWorkerMessage(t *testing.T) {
 	tests := []struct {
-		w           Worker
+		w           *Worker
 		msg, logKey string
 	}{
-		{w: Worker{Name: "ReplicaSet", LogKey: "replicaset"}, msg: "Syncing ReplicaSet failed", logKey: "replicaset"},
-		{w: Worker{Name: "Job"}, msg: "Syncing Job failed", logKey: "key"},
-		{w: Worker{Message: "Allocating pod CIDR failed", LogKey: "node"}, msg: "Allocating pod CIDR failed", logKey: "node"},
+		{w: &Worker{Name: "ReplicaSet", LogKey: "replicaset"}, msg: "Syncing ReplicaSet failed", logKey: "replicaset"},
+		{w: &Worker{Name: "Job"}, msg: "Syncing Job failed", logKey: "key"},
+		{w: &Worker{Message: "Allocating pod CIDR failed", LogKey: "node"}, msg: "Allocating pod CIDR failed", logKey: "node"},
 	}
 	for _, tc := range tests {
 		if got := tc.w.message(); got != tc.msg {

@@ -135,6 +135,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}
 	w := &controllerutil.Worker{Name: "DaemonSet", LogKey: "daemonset", Queue: c.queue, Sync: c.sync}
 	w.Start(ctx, workers)
+	defer w.Stop()
 	go wait.UntilWithContext(ctx, func(context.Context) { c.failedBackoff.GC() }, time.Minute)
 	<-ctx.Done()
 }

@@ -108,6 +108,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}
 	w := &controllerutil.Worker{Name: "endpoints", LogKey: "service", Queue: c.queue, Sync: c.sync}
 	w.Start(ctx, workers)
+	defer w.Stop()
 	c.checkLeftoverEndpoints()
 	<-ctx.Done()
 }

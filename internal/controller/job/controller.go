@@ -136,8 +136,10 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}
 	jobs := &controllerutil.Worker{Message: "Syncing Job failed", Queue: c.queue, Sync: c.sync}
 	jobs.Start(ctx, workers)
+	defer jobs.Stop()
 	orphans := &controllerutil.Worker{Message: "Removing finalizer of orphan pod failed", Queue: c.orphanQueue, Sync: c.syncOrphanPod}
 	orphans.Start(ctx, 1)
+	defer orphans.Stop()
 	<-ctx.Done()
 }
 

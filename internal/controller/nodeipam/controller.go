@@ -131,6 +131,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	}
 	w := &controllerutil.Worker{Message: "Allocating pod CIDR failed", LogKey: "node", Queue: c.queue, Sync: c.sync}
 	w.Start(ctx, workers)
+	defer w.Stop()
 	<-ctx.Done()
 }
 

@@ -158,6 +158,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	w := &controllerutil.Worker{Name: "service load balancer", LogKey: "service", Queue: c.queue, Sync: c.sync,
 		Quiet: apierrors.IsConflict}
 	w.Start(ctx, workers)
+	defer w.Stop()
 	<-ctx.Done()
 }
 

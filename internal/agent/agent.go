@@ -163,9 +163,19 @@ func Run(ctx context.Context, cfg Config) error {
 			if err := ensureBridge(bridge, gw); err != nil {
 				return err
 			}
+			_, nodeCIDR, _ := net.ParseCIDR(podCIDR)
+			cluster := cfg.ClusterCIDR
+			if cluster == nil {
+				cluster = nodeCIDR
+			}
+			// The node masquerades its pod range with one nftables rule; the bridge
+			// plugin's per-pod iptables chains would make every sandbox slower.
+			if err := masquerade(masqTable(cfg), nodeCIDR, cluster); err != nil {
+				return err
+			}
 			if err := configureNetwork(ctx, rt, cniDir, cni.Config{
 				NetworkName: cni.DefaultNetworkName, Bridge: bridge, PodCIDR: podCIDR,
-				IPAMDataDir: filepath.Join(dir, "cni", "networks"),
+				IPAMDataDir: filepath.Join(dir, "cni", "networks"), NoMasquerade: true,
 			}); err != nil {
 				return err
 			}
@@ -202,6 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		removePods(cleanup, rt, log)
+		removeMasquerade(masqTable(cfg))
 		vols := &volume.Manager{Root: filepath.Join(dir, "pods"), Log: log}
 		for _, uid := range vols.Orphans(nil) {
 			if err := vols.Cleanup(uid); err != nil {
@@ -231,6 +242,15 @@ func removePods(ctx context.Context, rt *cri.Runtime, log *slog.Logger) {
 			log.Warn("removing sandbox", "id", sb.Id, "err", err)
 		}
 	}
+}
+
+// masqTable names the node's masquerading table after its proxy table, so that test
+// clusters sharing a host keep theirs apart.
+func masqTable(cfg Config) string {
+	if cfg.ProxyTable != "" {
+		return cfg.ProxyTable + "-masq"
+	}
+	return "kijabi-masq"
 }
 
 // kubeletTLS is the kubelet server's TLS configuration: a self-signed serving certificate

@@ -14,6 +14,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -270,6 +273,44 @@ func TestServiceNetworking(t *testing.T) {
 		})
 		poll(t, 30*time.Second, "an outside name to resolve through the upstream", func() (bool, error) {
 			return strings.Contains(lookup("outside.example."), "192.0.2.99"), nil
+		})
+	})
+
+	t.Run("OutboundMasquerade", func(t *testing.T) {
+		// An "outside" host in a network namespace of its own, reachable from the node over
+		// a veth pair, with no route back to the pod network: pods reach it only if the
+		// node masquerades their traffic.
+		ns := fmt.Sprintf("kjbext%d", os.Getpid()%10000)
+		hostEnd, nsEnd := ns+"a", ns+"b"
+		run := func(args ...string) {
+			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		run("ip", "netns", "add", ns)
+		t.Cleanup(func() {
+			exec.Command("ip", "link", "del", hostEnd).Run()
+			exec.Command("ip", "netns", "del", ns).Run()
+		})
+		run("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", nsEnd)
+		run("ip", "link", "set", nsEnd, "netns", ns)
+		run("ip", "addr", "add", "10.250.99.1/30", "dev", hostEnd)
+		run("ip", "link", "set", hostEnd, "up")
+		run("ip", "netns", "exec", ns, "ip", "addr", "add", "10.250.99.2/30", "dev", nsEnd)
+		run("ip", "netns", "exec", ns, "ip", "link", "set", nsEnd, "up")
+		run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+		www := t.TempDir()
+		if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("outside\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		httpd := exec.Command("ip", "netns", "exec", ns, "busybox", "httpd", "-f", "-p", "10.250.99.2:8080", "-h", www)
+		if err := httpd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { httpd.Process.Kill(); httpd.Wait() })
+		poll(t, 30*time.Second, "a pod to reach the outside host", func() (bool, error) {
+			r := c.Kubectl(t, "exec", "client", "--", "wget", "-qO-", "http://10.250.99.2:8080/")
+			return r.Stdout == "outside\n", nil
 		})
 	})
 

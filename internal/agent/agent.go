@@ -148,8 +148,12 @@ func Run(ctx context.Context, cfg Config) error {
 	nw := &addons{cfg: cfg, client: client, log: log}
 	defer nw.wait()
 	nw.start(ctx)
+	eventClient, err := kubernetes.NewForConfig(rest.CopyConfig(cfg.REST))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	kl, err := kubelet.New(kubelet.Config{
-		NodeName: cfg.NodeName, Client: client, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
+		NodeName: cfg.NodeName, Client: client, EventClient: eventClient, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
 		Port: int32(cfg.KubeletPort), Labels: cfg.Labels, Taints: cfg.Taints,
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
 		NetworkReady: func(podCIDR string) error {

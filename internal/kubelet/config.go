@@ -21,6 +21,10 @@ type Config struct {
 	NodeName string
 	// Client talks to the API server with the node's credentials.
 	Client kubernetes.Interface
+	// EventClient, when set, records Events, so that a burst of them does not hold
+	// back status writes behind the client's rate limit (as the kubelet's separate
+	// event client).
+	EventClient kubernetes.Interface
 	// Runtime is the CRI runtime the pods run on.
 	Runtime *cri.Runtime
 	// RootDir holds the pods' volumes and logs.

@@ -35,10 +35,6 @@ type startTarget struct {
 
 func podDir(root string, uid types.UID) string { return filepath.Join(root, "pods", string(uid)) }
 
-func removePodDir(root string, uid types.UID) error {
-	return os.RemoveAll(podDir(root, uid))
-}
-
 // logDir is where the runtime writes the pod's container logs, as the kubelet lays them out.
 func (k *Kubelet) logDir(pod *corev1.Pod) string {
 	return filepath.Join(k.cfg.RootDir, "logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))

@@ -173,7 +173,7 @@ type podWorker struct {
 	mu   sync.Mutex
 	pod  *corev1.Pod // latest from the informer; nil once gone from the API
 	gone bool
-	// startTime is when the kubelet first saw the pod (its status.startTime).
+	// terminating is set once the pod's containers were stopped for its deletion.
 	terminating bool
 }
 

@@ -295,9 +295,6 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 		}
 	}
 	status.Conditions = conds
-	if res.sandboxErr != "" && !sandboxReady {
-		status.Message = ""
-	}
 	return status
 }
 

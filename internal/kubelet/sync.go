@@ -26,8 +26,6 @@ const (
 type syncResult struct {
 	// waiting holds, per container name, why it is not running (reason, message).
 	waiting map[string][2]string
-	// sandboxErr is why the sandbox could not be made.
-	sandboxErr string
 	again      time.Duration
 }
 
@@ -93,7 +91,6 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res
 			for _, c := range allContainers(pod) {
 				res.wait(c.Name, "ContainerCreating", "")
 			}
-			res.sandboxErr = "network is not ready: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
 			res.soon(busyResync)
 			return
 		}
@@ -124,7 +121,6 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res
 		id, err := k.createSandbox(ctx, pod, attempt)
 		if err != nil {
 			k.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
-			res.sandboxErr = err.Error()
 			for _, c := range allContainers(pod) {
 				res.wait(c.Name, "ContainerCreating", "")
 			}
@@ -144,7 +140,7 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res
 	}
 	sbConfig, err := k.sandboxConfig(pod, sb.Metadata.Attempt)
 	if err != nil {
-		res.sandboxErr = err.Error()
+		res.soon(5 * time.Second)
 		return
 	}
 	podIPs := k.sandboxIPs(ctx, sb.Id)

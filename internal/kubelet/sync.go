@@ -26,7 +26,7 @@ const (
 type syncResult struct {
 	// waiting holds, per container name, why it is not running (reason, message).
 	waiting map[string][2]string
-	again      time.Duration
+	again   time.Duration
 }
 
 func (r *syncResult) wait(name, reason, msg string) {

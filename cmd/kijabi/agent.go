@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kijabi/kijabi/internal/agent"
+	"github.com/kijabi/kijabi/internal/server"
 )
 
 // nodeFlags are the node agent's flags, shared by `server` and `agent`.
@@ -91,7 +92,9 @@ func newAgentCommand() *cobra.Command {
 			rc.QPS, rc.Burst = 50, 100 // the kubelet's defaults
 			cfg.REST, cfg.DataDir, cfg.Log = rc, dataDir, newLogger(logLevel)
 			if cfg.NodeIP == nil {
-				cfg.NodeIP = hostIP()
+				if cfg.NodeIP = server.HostAddress(); cfg.NodeIP == nil {
+					cfg.NodeIP = net.ParseIP("127.0.0.1")
+				}
 			}
 			return agent.Run(cmd.Context(), cfg)
 		},
@@ -102,15 +105,4 @@ func newAgentCommand() *cobra.Command {
 	fl.StringVar(&dataDir, "data-dir", defaultDataDir(), "directory for the node's state (containerd, pod volumes and logs)")
 	fl.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
-}
-
-// hostIP is the first global unicast IPv4 address of this host, or loopback.
-func hostIP() net.IP {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-			return n.IP.To4()
-		}
-	}
-	return net.ParseIP("127.0.0.1")
 }

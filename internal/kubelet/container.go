@@ -16,11 +16,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kijabi/kijabi/internal/cri"
 	"github.com/kijabi/kijabi/internal/kubelet/envvars"
+	"github.com/kijabi/kijabi/internal/kubelet/prober"
 	"github.com/kijabi/kijabi/internal/kubelet/volume"
 )
 
@@ -497,7 +497,7 @@ func (k *Kubelet) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 			}
 			host = ips[0]
 		}
-		port, err := resolvePort(h.HTTPGet.Port, c)
+		port, err := prober.ResolvePort(h.HTTPGet.Port, c)
 		if err != nil {
 			return err.Error(), err
 		}
@@ -542,20 +542,4 @@ func podIPsOf(pod *corev1.Pod) []string {
 		out = append(out, pod.Status.PodIP)
 	}
 	return out
-}
-
-// resolvePort turns a port number or container port name into a number.
-func resolvePort(p intstr.IntOrString, c *corev1.Container) (int, error) {
-	if p.Type == intstr.Int {
-		return p.IntValue(), nil
-	}
-	for _, cp := range c.Ports {
-		if cp.Name == p.StrVal {
-			return int(cp.ContainerPort), nil
-		}
-	}
-	if n, err := strconv.Atoi(p.StrVal); err == nil {
-		return n, nil
-	}
-	return 0, fmt.Errorf("couldn't find port: %v in %v", p.StrVal, c.Name)
 }

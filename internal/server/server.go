@@ -139,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	advertise := cfg.AdvertiseAddress
 	if advertise == nil {
-		advertise = hostAddress()
+		advertise = HostAddress()
 	}
 	bind := cfg.BindAddress
 	if bind == "" {
@@ -396,8 +396,8 @@ func firstIP(cidr *net.IPNet) net.IP {
 	return ip
 }
 
-// hostAddress is the first global unicast IPv4 address of this host, or nil.
-func hostAddress() net.IP {
+// HostAddress is the first global unicast IPv4 address of this host, or nil.
+func HostAddress() net.IP {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil

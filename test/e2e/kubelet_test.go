@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
@@ -38,18 +39,7 @@ func startNode(t *testing.T, insecureRegistries ...string) *nodeCluster {
 	t.Helper()
 	srv := testserver.Start(t, testserver.Options{Agent: true, InsecureRegistries: insecureRegistries})
 	c := &nodeCluster{Server: srv, t: t}
-	poll(t, 60*time.Second, "the node to be Ready", func() (bool, error) {
-		nodes, err := srv.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-		if err != nil || len(nodes.Items) == 0 {
-			return false, nil
-		}
-		for _, cond := range nodes.Items[0].Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && nodes.Items[0].Spec.PodCIDR != "" {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	waitNodeReady(t, srv.Client)
 	return c
 }
 
@@ -93,22 +83,9 @@ func (c *nodeCluster) waitPod(name, what string, timeout time.Duration, cond fun
 }
 
 func pollErr(timeout time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := cond()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", timeout)
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return cond()
+	})
 }
 
 func statusSummary(p *corev1.Pod) string {

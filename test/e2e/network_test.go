@@ -27,6 +27,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/kijabi/kijabi/internal/testserver"
@@ -125,7 +126,7 @@ func TestServiceNetworking(t *testing.T) {
 	upstream := fakeUpstream(t)
 	srv := testserver.Start(t, testserver.Options{Agent: true, DNSUpstreams: []string{upstream}})
 	c := &nodeCluster{Server: srv, t: t}
-	waitNodeReady(t, srv)
+	waitNodeReady(t, srv.Client)
 	ctx := context.Background()
 
 	echoDeployment(c, "echo", 3, "")
@@ -380,10 +381,11 @@ func TestServiceNetworking(t *testing.T) {
 	})
 }
 
-func waitNodeReady(t *testing.T, srv *testserver.Server) {
+// waitNodeReady waits for the cluster's one node to have its podCIDR and be Ready.
+func waitNodeReady(t testing.TB, client kubernetes.Interface) {
 	t.Helper()
-	poll(t, 60*time.Second, "the node to be Ready", func() (bool, error) {
-		nodes, err := srv.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	pollTB(t, 60*time.Second, "the node to be Ready", func() (bool, error) {
+		nodes, err := client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		if err != nil || len(nodes.Items) == 0 || nodes.Items[0].Spec.PodCIDR == "" {
 			return false, nil
 		}

@@ -58,18 +58,7 @@ func BenchmarkPodStartup(b *testing.B) {
 		agent.Wait()
 		exec.Command("ip", "link", "del", "kjbbench").Run()
 	})
-	pollTB(b, 60*time.Second, "the node to be Ready", func() (bool, error) {
-		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil || len(nodes.Items) == 0 || nodes.Items[0].Spec.PodCIDR == "" {
-			return false, nil
-		}
-		for _, c := range nodes.Items[0].Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	waitNodeReady(b, client)
 	// Warm up: the first pod pays for the first CNI call.
 	startPods(b, client, "warm", 1)
 

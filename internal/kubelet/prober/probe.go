@@ -124,7 +124,7 @@ func run(ctx context.Context, p *corev1.Probe, t Target) (Result, string, error)
 		}
 		return httpProbe(req, timeout)
 	case p.TCPSocket != nil:
-		port, err := resolvePort(p.TCPSocket.Port, c)
+		port, err := ResolvePort(p.TCPSocket.Port, c)
 		if err != nil {
 			return Unknown, "", err
 		}
@@ -166,7 +166,7 @@ func execProbe(ctx context.Context, exec ExecFunc, cmd []string, timeout time.Du
 }
 
 // resolvePort is the kubelet's ResolveContainerPort.
-func resolvePort(param intstr.IntOrString, c *corev1.Container) (int, error) {
+func ResolvePort(param intstr.IntOrString, c *corev1.Container) (int, error) {
 	port := -1
 	switch param.Type {
 	case intstr.Int:
@@ -206,7 +206,7 @@ func newHTTPRequest(ctx context.Context, g *corev1.HTTPGetAction, c *corev1.Cont
 	if host == "" {
 		host = podIP
 	}
-	port, err := resolvePort(g.Port, c)
+	port, err := ResolvePort(g.Port, c)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 type serverFlags struct {
 	dataDir, bind, advertise, serviceCIDR, nodePorts, kubeconfig, etcdServers, logLevel string
-	clusterCIDR, lbPool                                                                 string
+	clusterCIDR, lbPool, authzMode                                                      string
 	port, etcdClientPort, etcdPeerPort, simulatedNodes                                  int
 	apiOnly                                                                             bool
 	nodeGrace                                                                           time.Duration
@@ -37,6 +37,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.simulatedNodes, "simulated-nodes", 0, "run this many simulated nodes (no containers) in the server")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network; each node gets a /24 of it")
 	fl.StringVar(&f.lbPool, "service-lb-pool", "", "addresses for LoadBalancer Services: prefixes, ranges a-b or addresses, comma-separated (default: the nodes' addresses)")
+	fl.StringVar(&f.authzMode, "authorization-mode", "RBAC", "how requests are authorized: RBAC, or AlwaysAllow (every authenticated request)")
 	fl.DurationVar(&f.nodeGrace, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked unreachable")
 	if cmd.Name() == "server" {
 		fl.BoolVar(&f.disableAgent, "disable-agent", false, "run no node agent (kubelet) in the server: a control plane only")
@@ -49,7 +50,7 @@ func (f *serverFlags) config() (server.Config, error) {
 		DataDir: f.dataDir, BindAddress: f.bind, Port: f.port, NodePortRange: f.nodePorts,
 		Kubeconfig: f.kubeconfig, EtcdClientPort: f.etcdClientPort, EtcdPeerPort: f.etcdPeerPort,
 		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly, SimulatedNodes: f.simulatedNodes,
-		ServiceLBPool: f.lbPool,
+		ServiceLBPool: f.lbPool, AuthorizationMode: f.authzMode,
 	}
 	_, cidr, err := net.ParseCIDR(f.serviceCIDR)
 	if err != nil {

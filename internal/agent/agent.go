@@ -15,7 +15,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -145,7 +147,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.ClusterDNS) == 0 && cfg.ServiceCIDR != nil && !cfg.DisableNetworkAddons {
 		cfg.ClusterDNS = []net.IP{nthAddress(cfg.ServiceCIDR, 10)}
 	}
-	nw := &addons{cfg: cfg, client: client, log: log}
+	// One informer factory for what the kubelet and the network add-ons all watch
+	// (Services; EndpointSlices for the proxy and DNS), so that each is watched and
+	// cached once. managedFields are dropped: nobody on the node reads them.
+	shared := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	defer shared.Shutdown()
+	shared.Core().V1().Services().Informer()
+	if !cfg.DisableNetworkAddons {
+		shared.Discovery().V1().EndpointSlices().Informer()
+	}
+	shared.Start(ctx.Done())
+	nw := &addons{cfg: cfg, client: client, informers: shared, log: log}
 	defer nw.wait()
 	nw.start(ctx)
 	eventClient, err := kubernetes.NewForConfig(rest.CopyConfig(cfg.REST))
@@ -153,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	kl, err := kubelet.New(kubelet.Config{
-		NodeName: cfg.NodeName, Client: client, EventClient: eventClient, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
+		NodeName: cfg.NodeName, Client: client, EventClient: eventClient, Informers: shared, Runtime: rt, RootDir: dir, NodeIP: cfg.NodeIP,
 		Port: int32(cfg.KubeletPort), Labels: cfg.Labels, Taints: cfg.Taints,
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
 		NetworkReady: func(podCIDR string) error {
@@ -228,6 +240,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return err
+}
+
+// stripManagedFields is an informer transform that drops objects' managedFields.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok && o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // removePods stops and removes every sandbox the kubelet made, with their containers.

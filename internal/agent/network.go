@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kijabi/kijabi/internal/network/dns"
@@ -23,9 +24,12 @@ import (
 type addons struct {
 	cfg    Config
 	client kubernetes.Interface
-	log    *slog.Logger
-	wg     sync.WaitGroup
-	once   sync.Once
+	// informers is shared with the kubelet (the ingress controller, which watches more,
+	// has its own).
+	informers informers.SharedInformerFactory
+	log       *slog.Logger
+	wg        sync.WaitGroup
+	once      sync.Once
 }
 
 func (a *addons) goRun(ctx context.Context, what string, run func(context.Context) error) {
@@ -44,7 +48,7 @@ func (a *addons) start(ctx context.Context) {
 		return
 	}
 	px, err := proxy.New(proxy.Config{
-		Client: a.client, NodeName: a.cfg.NodeName, NodeIPs: []net.IP{a.cfg.NodeIP},
+		Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, NodeIPs: []net.IP{a.cfg.NodeIP},
 		ClusterCIDR: a.cfg.ClusterCIDR, TableName: a.cfg.ProxyTable, Log: a.log.With("component", "proxy"),
 	})
 	if err != nil {
@@ -65,7 +69,7 @@ func (a *addons) start(ctx context.Context) {
 	}
 	iface := a.cfg.LBInterface
 	a.goRun(ctx, "load-balancer announcer", func(ctx context.Context) error {
-		return lbannounce.Run(ctx, lbannounce.Config{Client: a.client, NodeName: a.cfg.NodeName, Interface: iface, Log: a.log})
+		return lbannounce.Run(ctx, lbannounce.Config{Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, Interface: iface, Log: a.log})
 	})
 }
 
@@ -82,7 +86,7 @@ func (a *addons) networkReady(ctx context.Context, gateway net.IP) {
 			reverse = append(reverse, a.cfg.ClusterCIDR)
 		}
 		srv, err := dns.New(dns.Config{
-			Client: a.client, Domain: a.cfg.ClusterDomain, Listen: []string{listen},
+			Client: a.client, Informers: a.informers, Domain: a.cfg.ClusterDomain, Listen: []string{listen},
 			Upstreams: a.cfg.DNSUpstreams, ReverseCIDRs: reverse, Log: a.log.With("component", "dns"),
 		})
 		if err != nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // Admission: the checks and changes every write goes through after decoding and before
-// validation. Built-in rules only, for now: namespace lifecycle and Service address
-// allocation.
+// validation. Built-in rules only: namespace lifecycle, Service address allocation, pod and
+// claim defaults, and RBAC's rule against granting permissions one does not hold.
 
 var namespacesGR = schema.GroupResource{Resource: "namespaces"}
 
@@ -59,6 +59,9 @@ func (s *Server) admitDelete(ctx context.Context, res *resource, namespace, name
 }
 
 func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Object, dry bool) error {
+	if err := s.admitPolicy(ctx, res, obj, nil); err != nil {
+		return err
+	}
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		if err := s.admitPod(ctx, o); err != nil {
@@ -85,6 +88,11 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 }
 
 func (s *Server) admitUpdate(ctx context.Context, res *resource, subresource string, obj, old runtime.Object, dry bool) error {
+	if subresource == "" {
+		if err := s.admitPolicy(ctx, res, obj, old); err != nil {
+			return err
+		}
+	}
 	if svc, ok := obj.(*corev1.Service); ok && subresource == "" {
 		if err := s.ensureAllocator(ctx); err != nil {
 			return err

@@ -13,7 +13,6 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"github.com/kijabi/kijabi/internal/apiserver/openapi"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
@@ -106,7 +105,8 @@ func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-	for _, g := range s.groups {
+	groups, _ := s.discoveryGroups()
+	for _, g := range groups {
 		if g.name == "" {
 			continue
 		}
@@ -116,7 +116,8 @@ func (s *Server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveAPIGroup(w http.ResponseWriter, r *http.Request, name string) {
-	for _, g := range s.groups {
+	groups, _ := s.discoveryGroups()
+	for _, g := range groups {
 		if g.name == name && name != "" {
 			writeJSON(w, http.StatusOK, s.apiGroup(g))
 			return
@@ -167,14 +168,12 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 		list.GroupVersion = group + "/" + version
 	}
 	found := false
-	for _, def := range resourceDefs() {
-		if def.group != group || def.version != version {
-			continue
-		}
+	_, byGV := s.discoveryGroups()
+	for _, res := range byGV[group+"/"+version] {
+		def := res.resourceDef
 		found = true
-		res := s.byGroupResource[def.group+"/"+def.name]
 		list.APIResources = append(list.APIResources, metav1.APIResource{
-			Name: def.name, SingularName: strings.ToLower(def.kind), Namespaced: def.namespaced, Kind: def.kind,
+			Name: def.name, SingularName: res.singularName(), Namespaced: def.namespaced, Kind: def.kind,
 			Verbs: res.verbs(), ShortNames: def.shortNames, Categories: def.categories, StorageVersionHash: storageHash(res),
 		})
 		for _, sub := range res.subresources() {
@@ -202,25 +201,23 @@ func storageHash(r *resource) string {
 // core group (legacy) or of the named groups.
 func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, t target, legacy bool) {
 	list := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{APIVersion: "apidiscovery.k8s.io/v2", Kind: "APIGroupDiscoveryList"}}
-	for _, g := range s.groups {
+	groups, byGV := s.discoveryGroups()
+	for _, g := range groups {
 		if (g.name == "") != legacy {
 			continue
 		}
 		gd := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: g.name}}
 		for _, v := range g.versions {
 			vd := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
-			for _, def := range resourceDefs() {
-				if def.group != g.name || def.version != v {
-					continue
-				}
-				res := s.byGroupResource[def.group+"/"+def.name]
+			for _, res := range byGV[g.name+"/"+v] {
+				def := res.resourceDef
 				scope := apidiscoveryv2.ScopeCluster
 				if def.namespaced {
 					scope = apidiscoveryv2.ScopeNamespace
 				}
 				rd := apidiscoveryv2.APIResourceDiscovery{
 					Resource: def.name, ResponseKind: &metav1.GroupVersionKind{Group: def.group, Version: def.version, Kind: def.kind},
-					Scope: scope, SingularResource: strings.ToLower(def.kind), Verbs: res.verbs(),
+					Scope: scope, SingularResource: res.singularName(), Verbs: res.verbs(),
 					ShortNames: def.shortNames, Categories: def.categories,
 				}
 				for _, sub := range res.subresources() {
@@ -237,19 +234,6 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, t targe
 		list.Items = append(list.Items, gd)
 	}
 	s.writeObject(w, r, http.StatusOK, t, list)
-}
-
-// openapiDocs waits for the OpenAPI documents.
-func (s *Server) openapiDocs(r *http.Request) (*openapi.Documents, error) {
-	select {
-	case <-s.openapiReady:
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
-	if s.openapiErr != nil {
-		return nil, apierrors.NewInternalError(s.openapiErr)
-	}
-	return s.openapi, nil
 }
 
 func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
@@ -293,4 +277,43 @@ func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Etag", `"`+hash+`"`)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(doc)
+}
+
+func (r *resource) singularName() string {
+	if r.singular != "" {
+		return r.singular
+	}
+	return strings.ToLower(r.kind)
+}
+
+// discoveryGroups returns the served groups (built-in first, then those of custom
+// resources by name, versions by priority) and the resources of each "group/version".
+func (s *Server) discoveryGroups() ([]groupInfo, map[string][]*resource) {
+	groups := append([]groupInfo(nil), s.groups...)
+	byGV := map[string][]*resource{}
+	for _, def := range resourceDefs() {
+		if res := s.byGroupResource[def.group+"/"+def.name]; res != nil {
+			byGV[def.group+"/"+def.version] = append(byGV[def.group+"/"+def.version], res)
+		}
+	}
+	index := map[string]int{}
+	for i, g := range groups {
+		index[g.name] = i
+	}
+	for _, r := range s.crSnapshot() {
+		key := r.group + "/" + r.version
+		byGV[key] = append(byGV[key], r)
+		i, ok := index[r.group]
+		if !ok {
+			i = len(groups)
+			index[r.group] = i
+			groups = append(groups, groupInfo{name: r.group})
+		}
+		if !contains(groups[i].versions, r.version) {
+			g := groups[i]
+			g.versions = append(append([]string(nil), g.versions...), r.version)
+			groups[i] = g
+		}
+	}
+	return groups, byGV
 }

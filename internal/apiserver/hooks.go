@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -15,14 +16,32 @@ import (
 func registerDefaults(s *runtime.Scheme) { defaults.Register(s) }
 
 func validateCreate(res *resource, obj runtime.Object) field.ErrorList {
+	if res.cr != nil {
+		return validateCR(res, obj)
+	}
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+		return validateCRD(crd, nil)
+	}
 	return validation.ValidateCreate(obj)
 }
 
 func validateUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
+	if res.cr != nil {
+		return validateCR(res, obj)
+	}
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+		return validateCRD(crd, old.(*apiextensionsv1.CustomResourceDefinition))
+	}
 	return validation.ValidateUpdate(obj, old)
 }
 
 func validateStatusUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
+	if res.cr != nil {
+		return validateCR(res, obj)
+	}
+	if _, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+		return nil
+	}
 	return validation.ValidateStatusUpdate(obj, old)
 }
 

@@ -17,6 +17,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -159,6 +160,9 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }, review: reviewSubjectAccess},
 		{group: "authorization.k8s.io", version: "v1", name: "localsubjectaccessreviews", kind: "LocalSubjectAccessReview", namespaced: true,
 			newObj: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }, review: reviewLocalSubjectAccess},
+		{group: "apiextensions.k8s.io", version: "v1", name: "customresourcedefinitions", kind: "CustomResourceDefinition", shortNames: all("crd", "crds"),
+			categories: all("api-extensions"), status: true,
+			newObj: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinition{} }, newList: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinitionList{} }},
 		{group: "policy", version: "v1", name: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true, shortNames: all("pdb"), status: true,
 			newObj: func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, newList: func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }},
 	}

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -58,6 +60,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q", user.Name, info.verb, info.resource, info.group)
 		if info.namespace != "" {
 			msg += fmt.Sprintf(" in the namespace %q", info.namespace)
+		} else {
+			msg += " at the cluster scope"
 		}
 		if reason != "" {
 			msg += ": " + reason
@@ -77,6 +81,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 	}
 	if info.subresource != "" && !contains(res.subresources(), info.subresource) {
 		writeError(w, apierrors.NewNotFound(res.gr, info.name))
+		return
+	}
+	if res.cr != nil && res.cr.terminating() && info.verb == "create" {
+		writeError(w, apierrors.NewMethodNotSupported(res.gr, "create"))
 		return
 	}
 	if r.Body != nil {
@@ -170,6 +178,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, code int, res *
 func (s *Server) transform(r *http.Request, t target, res *resource, obj runtime.Object) (runtime.Object, error) {
 	switch t.as {
 	case "":
+		if l, ok := obj.(*unstructured.UnstructuredList); ok && res.cr != nil {
+			crItems(res, l)
+		}
 		if meta.IsListType(obj) {
 			obj.GetObjectKind().SetGroupVersionKind(res.listGVK)
 		} else {
@@ -218,6 +229,9 @@ func (s *Server) get(ctx context.Context, w http.ResponseWriter, r *http.Request
 // transform may change: they set only the TypeMeta of the object itself, so a shallow copy
 // does; other representations (tables, metadata) get a deep copy.
 func forResponse(r *http.Request, obj runtime.Object) runtime.Object {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return shallowUnstructured(u)
+	}
 	if !strings.Contains(r.Header.Get("Accept"), "as=") {
 		if c, ok := shallowCopy(obj); ok {
 			return c
@@ -447,6 +461,9 @@ func (s *Server) decodeData(w http.ResponseWriter, r *http.Request, res *resourc
 }
 
 func (s *Server) decodeWith(w http.ResponseWriter, info runtime.SerializerInfo, validation string, res *resource, data []byte, expect schema.GroupVersionKind) (runtime.Object, error) {
+	if res.cr != nil {
+		return s.crDecode(w, info, validation, res, data, expect)
+	}
 	dec := info.Serializer
 	if validation != "Ignore" && info.StrictSerializer != nil {
 		dec = info.StrictSerializer
@@ -906,6 +923,10 @@ func markForDeletion(res *resource, a metav1.Object, obj runtime.Object, opts *m
 		policy = metav1.DeletePropagationOrphan
 	}
 	finalizers := a.GetFinalizers()
+	if _, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok && a.GetDeletionTimestamp() == nil {
+		// A definition goes once its instances are gone (crd.go).
+		finalizers = addString(finalizers, crdCleanupFinalizer)
+	}
 	switch policy {
 	case metav1.DeletePropagationForeground:
 		finalizers = addString(removeString(finalizers, metav1.FinalizerOrphanDependents), metav1.FinalizerDeleteDependents)

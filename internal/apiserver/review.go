@@ -124,14 +124,27 @@ func reviewLocalSubjectAccess(s *Server, _ *auth.User, namespace string, obj run
 	return err
 }
 
-// reviewSelfSubjectRules lists what the user may do in a namespace. The authorizer answers
-// single questions only, so the rules are those it allows among the served resources' verbs.
+// reviewSelfSubjectRules lists what the user may do in a namespace: the user's RBAC rules, or,
+// with an authorizer that answers single questions only, those it allows among the served
+// resources' verbs.
 func reviewSelfSubjectRules(s *Server, user *auth.User, _ string, obj runtime.Object) error {
 	review := obj.(*authorizationv1.SelfSubjectRulesReview)
 	ns := review.Spec.Namespace
 	if ns == "" {
 		return apierrors.NewInvalid(authorizationv1.SchemeGroupVersion.WithKind("SelfSubjectRulesReview").GroupKind(), review.Name,
 			field.ErrorList{field.Required(field.NewPath("spec", "namespace"), "")})
+	}
+	if p, ok := s.cfg.Authorizer.(policyAuthorizer); ok {
+		for _, r := range p.RulesFor(user, ns) {
+			if len(r.NonResourceURLs) > 0 {
+				review.Status.NonResourceRules = append(review.Status.NonResourceRules,
+					authorizationv1.NonResourceRule{Verbs: r.Verbs, NonResourceURLs: r.NonResourceURLs})
+				continue
+			}
+			review.Status.ResourceRules = append(review.Status.ResourceRules, authorizationv1.ResourceRule{
+				Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})
+		}
+		return nil
 	}
 	if ok, _ := s.cfg.Authorizer.Authorize(auth.Attributes{User: user, Verb: "*", Group: "*", Resource: "*", Namespace: ns}); ok {
 		review.Status.ResourceRules = []authorizationv1.ResourceRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}

@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsac "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -73,12 +74,14 @@ type Server struct {
 	// byGroupResource finds a resource by group and plural name (for request parsing).
 	byGroupResource map[string]*resource
 	groups          []groupInfo
-	// openapi is set once openapiReady is closed (see openapiDocs).
-	openapi      *openapi.Documents
-	openapiErr   error
-	openapiReady chan struct{}
-	alloc        *allocator
-	start        time.Time
+	// crs are the custom resources served (crd.go).
+	crs crRegistry
+	// openapi holds the OpenAPI documents, rebuilt when custom resources change
+	// (openapi.go).
+	openapi     openapiState
+	openapiBase []openapi.Resource
+	alloc       *allocator
+	start       time.Time
 	// kubeletRT reaches kubelets; built once (kubeletTransport).
 	kubeletOnce sync.Once
 	kubeletRT   *http.Transport
@@ -97,6 +100,9 @@ type resource struct {
 	gr           schema.GroupResource
 	store        *storage.Store
 	printer      printers.Printer
+	// cr is set for custom resources (see crd.go); singular is their singular name.
+	cr       *crInfo
+	singular string
 	// managers tracks managedFields for the object ("") and its status ("status").
 	managers map[string]*managedfields.FieldManager
 }
@@ -122,10 +128,13 @@ func New(cfg Config) (*Server, error) {
 		resources:       map[schema.GroupVersionResource]*resource{},
 		byGroupResource: map[string]*resource{},
 		start:           time.Now(),
+		crs: crRegistry{resources: map[schema.GroupVersionResource]*resource{}, byGR: map[string]*resource{},
+			serving: map[string]*crdServing{}, crds: map[string]*apiextensionsv1.CustomResourceDefinition{}},
 	}
 	s.codecs = serializer.NewCodecFactory(s.scheme, serializer.EnablePretty)
 	proto := protobuf.NewSerializer(s.scheme, s.scheme)
 	typeConverter := applyconfigurations.NewTypeConverter(s.scheme)
+	crdTypeConverter := apiextensionsac.NewTypeConverter(s.scheme)
 	var oas []openapi.Resource
 	groupVersions := map[string][]string{}
 	var groupOrder []string
@@ -172,7 +181,11 @@ func New(cfg Config) (*Server, error) {
 			subs = append(subs, "status")
 		}
 		for _, sub := range subs {
-			fm, err := managedfields.NewDefaultFieldManager(typeConverter, s.scheme, s.scheme, s.scheme, r.gvk, r.gvk.GroupVersion(), sub, nil)
+			tc := typeConverter
+			if def.group == crdGR.Group {
+				tc = crdTypeConverter
+			}
+			fm, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, r.gvk, r.gvk.GroupVersion(), sub, nil)
 			if err != nil {
 				return nil, fmt.Errorf("apiserver: field manager for %s: %w", r.gr, err)
 			}
@@ -194,17 +207,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	// The OpenAPI documents take a few hundred milliseconds to build: that happens in the
 	// background, and only requests for them wait.
-	s.openapiReady = make(chan struct{})
-	go func() {
-		defer close(s.openapiReady)
-		s.openapi, s.openapiErr = openapi.Build(s.scheme, oas)
-		if s.openapiErr != nil {
-			s.log.Error("building OpenAPI documents", "err", s.openapiErr)
-		}
-		// Building allocates tens of MiB that are garbage now: give them back to the OS
-		// rather than carry them in the resident set.
-		debug.FreeOSMemory()
-	}()
+	s.openapiBase = oas
+	s.openapiChanged()
 	s.alloc = newAllocator(cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax)
 	return s, nil
 }
@@ -249,8 +253,19 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.startCRDController(ctx); err != nil {
+		return err
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return err
+	}
+	if err := s.bootstrapPolicy(ctx); err != nil {
+		return err
+	}
+	if p, ok := s.cfg.Authorizer.(policyAuthorizer); ok {
+		if err := s.feedPolicy(ctx, p); err != nil {
+			return err
+		}
 	}
 	interval := s.cfg.CompactionInterval
 	if interval == 0 {
@@ -270,6 +285,9 @@ const userKey ctxKey = 0
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	user, err := s.authenticate(r)
+	if err == nil {
+		user, err = s.impersonate(r, user)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -309,6 +327,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) 
 		servePprof(w, r)
 	case p == "/version" || p == "/version/":
 		s.serveVersion(w, r)
+	case p == "/.well-known/openid-configuration" || p == "/openid/v1/jwks":
+		s.serveIssuerDiscovery(w, r)
 	case p == "/api" || p == "/api/":
 		s.serveLegacyAPIs(w, r)
 	case p == "/apis" || p == "/apis/":
@@ -356,13 +376,17 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // lookup finds the resource of a request.
 func (s *Server) lookup(info *requestInfo) *resource {
-	return s.resources[schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource}]
+	gvr := schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource}
+	if r := s.resources[gvr]; r != nil {
+		return r
+	}
+	return s.crLookup(gvr)
 }
 
 func (s *Server) namespaced(group, res string) (bool, bool) {
 	r, ok := s.byGroupResource[group+"/"+res]
 	if !ok {
-		return false, false
+		return s.crNamespaced(group, res)
 	}
 	return r.namespaced, true
 }

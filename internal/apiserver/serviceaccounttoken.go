@@ -3,8 +3,10 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -376,4 +378,39 @@ func (s *Server) issueLegacyToken(ctx context.Context, secret *corev1.Secret) er
 		secret.Data[corev1.ServiceAccountRootCAKey] = s.cfg.RootCA
 	}
 	return nil
+}
+
+// serveIssuerDiscovery serves the service account issuer's OpenID Connect discovery document
+// and key set (the system:service-account-issuer-discovery role reads them).
+func (s *Server) serveIssuerDiscovery(w http.ResponseWriter, r *http.Request) {
+	iss := s.cfg.ServiceAccountIssuer
+	if iss == nil {
+		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, apierrors.NewMethodNotSupported(schema.GroupResource{}, r.Method))
+		return
+	}
+	var data []byte
+	var err error
+	contentType := "application/json"
+	if r.URL.Path == "/openid/v1/jwks" {
+		data, err = iss.JWKS()
+		contentType = "application/jwk-set+json"
+	} else {
+		host := s.cfg.AdvertiseAddress
+		if host == nil || host.IsUnspecified() {
+			host = net.ParseIP("127.0.0.1")
+		}
+		data, err = iss.OpenIDConfiguration("https://" + net.JoinHostPort(host.String(), strconv.Itoa(s.cfg.Port)) + "/openid/v1/jwks")
+	}
+	if err != nil {
+		writeError(w, apierrors.NewInternalError(err))
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
 }

@@ -8,7 +8,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -66,6 +68,10 @@ func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
 		a.SetGeneration(1)
 	} else {
 		a.SetGeneration(0)
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		prepareCRCreate(res, u)
+		return
 	}
 	if res.status {
 		switch res.gr.Resource {
@@ -194,6 +200,12 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 	a.SetSelfLink("")
 	if a.GetManagedFields() == nil {
 		a.SetManagedFields(o.GetManagedFields())
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if ou, ok := old.(*unstructured.Unstructured); ok {
+			prepareCRUpdate(res, subresource, u, ou)
+		}
+		return
 	}
 	switch subresource {
 	case "status":
@@ -356,6 +368,9 @@ func metaAccessor(obj runtime.Object) (metav1.Object, error) {
 	type objectMetaAccessor interface{ GetObjectMeta() metav1.Object }
 	if a, ok := obj.(objectMetaAccessor); ok {
 		return a.GetObjectMeta(), nil
+	}
+	if a, err := meta.Accessor(obj); err == nil {
+		return a, nil
 	}
 	return nil, field.InternalError(nil, nil)
 }

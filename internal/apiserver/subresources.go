@@ -243,8 +243,8 @@ func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
 	pod.Status.Conditions = append(pod.Status.Conditions, c)
 }
 
-// serveEviction serves pods/eviction: a delete that PodDisruptionBudgets may refuse. Budgets
-// are not evaluated yet; the pod is deleted with the eviction's options.
+// serveEviction serves pods/eviction: a delete that PodDisruptionBudgets may refuse (see
+// evict).
 func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
 	if info.verb != "create" {
 		return methodNotSupported(res.gr, info.verb)
@@ -257,11 +257,19 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, r *ht
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
+	if ev.Name != "" && ev.Name != info.name {
+		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object: %s vs %s", info.name, ev.Name))
+	}
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
 	}
-	if _, _, err := s.deleteObject(ctx, res, info.namespace, info.name, opts); err != nil {
+	if dry, err := dryRun(r); err != nil {
+		return err
+	} else if dry && len(opts.DryRun) == 0 {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if err := s.evict(ctx, res, info.namespace, info.name, opts); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kijabi/kijabi/internal/apiserver/printers"
@@ -103,6 +104,9 @@ func toPartial(t target, obj runtime.Object) (runtime.Object, error) {
 
 // objectMeta returns a copy of an API object's metadata.
 func objectMeta(obj runtime.Object) metav1.ObjectMeta {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return unstructuredMeta(u)
+	}
 	if f := structField(obj, "ObjectMeta"); f.IsValid() {
 		if om, ok := f.Interface().(metav1.ObjectMeta); ok {
 			return *om.DeepCopy()

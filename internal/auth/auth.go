@@ -124,6 +124,9 @@ type Attributes struct {
 	Path string
 }
 
+// IsResourceRequest tells resource requests from requests for other paths.
+func (a *Attributes) IsResourceRequest() bool { return a.Resource != "" || a.Path == "" }
+
 // Authorizer decides whether a request may proceed. reason explains a denial.
 type Authorizer interface {
 	Authorize(a Attributes) (allowed bool, reason string)

@@ -14,10 +14,12 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/kijabi/kijabi/internal/controller/clusterroleaggregation"
 	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 	"github.com/kijabi/kijabi/internal/controller/cronjob"
 	"github.com/kijabi/kijabi/internal/controller/daemonset"
 	"github.com/kijabi/kijabi/internal/controller/deployment"
+	"github.com/kijabi/kijabi/internal/controller/disruption"
 	"github.com/kijabi/kijabi/internal/controller/endpoints"
 	"github.com/kijabi/kijabi/internal/controller/endpointslice"
 	"github.com/kijabi/kijabi/internal/controller/garbagecollector"
@@ -55,7 +57,14 @@ type Config struct {
 	// LeaderElection makes the manager hold the kube-system/kube-controller-manager Lease
 	// while it acts. Disable it only when a single manager can ever run.
 	LeaderElection bool
-	Log            *slog.Logger
+	// Informers, when set, is the informer factory the controllers read from instead of one
+	// the manager makes. The manager registers its informers and handlers on it, then calls
+	// Start(ctx.Done()), and calls Shutdown when its controllers stop (once per leader term).
+	// A factory shared with other components must keep its informers running past that, and
+	// let Shutdown drop only this manager's handlers (kijabi server passes such a factory).
+	// Its client needs list and watch on every resource the controllers read.
+	Informers informers.SharedInformerFactory
+	Log       *slog.Logger
 }
 
 // controller is what every controller offers the manager.
@@ -100,7 +109,10 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		return fmt.Errorf("controllermanager: metadata client: %w", err)
 	}
 	disco := memory.NewMemCacheClient(client.Discovery())
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
+	factory := cfg.Informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
+	}
 	controllers := map[string]controller{
 		"namespace":  namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
 		"replicaset": replicaset.New(client, factory.Core().V1().Pods(), factory.Apps().V1().ReplicaSets()),
@@ -122,6 +134,10 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		"servicelb": servicelb.New(client, factory.Core().V1().Services(), factory.Core().V1().Nodes(),
 			servicelb.WithPool(cfg.ServiceLBPool)),
 	}
+	controllers["clusterrole-aggregation"] = clusterroleaggregation.New(client, factory.Rbac().V1().ClusterRoles())
+	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
+		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
+		factory.Apps().V1().StatefulSets())
 	ipam, err := nodeipam.New(client, factory.Core().V1().Nodes(), cfg.ClusterCIDR, 24)
 	if err != nil {
 		return fmt.Errorf("controllermanager: node IPAM: %w", err)

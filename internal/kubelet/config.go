@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -25,6 +26,11 @@ type Config struct {
 	// back status writes behind the client's rate limit (as the kubelet's separate
 	// event client).
 	EventClient kubernetes.Interface
+	// Informers, when set, is an informer factory the kubelet shares with the node's other
+	// components (service proxy, cluster DNS): the kubelet takes its Services (for pods'
+	// service environment variables) from it instead of watching them itself. Its owner
+	// shuts it down; the kubelet starts the informers it asks for.
+	Informers informers.SharedInformerFactory
 	// Runtime is the CRI runtime the pods run on.
 	Runtime *cri.Runtime
 	// RootDir holds the pods' volumes and logs.

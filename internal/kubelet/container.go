@@ -290,6 +290,7 @@ func containerHash(c *corev1.Container) string {
 // startContainer pulls the image, then creates and starts instance attempt of c.
 func (k *Kubelet) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt uint32, t *startTarget, res *syncResult) {
 	res.soon(busyResync)
+	res.acted = true
 	imageRef, ok := k.ensureImage(ctx, pod, c, res)
 	if !ok {
 		return

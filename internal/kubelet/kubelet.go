@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -109,15 +110,21 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.wg.Add(1)
 	go func() { defer k.wg.Done(); k.runHeartbeats(ctx) }()
 
+	// Only this node's pods, without their managedFields (the kubelet never reads them,
+	// and a status write without them keeps the stored ones).
 	factory := informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0,
+		informers.WithTransform(stripManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName).String()
 		}))
 	podInformer := factory.Core().V1().Pods()
-	services := informers.NewSharedInformerFactory(k.cfg.Client, 0)
+	services := k.cfg.Informers
+	if services == nil {
+		services = informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0, informers.WithTransform(stripManagedFields))
+		defer services.Shutdown()
+	}
 	k.objects.services = services.Core().V1().Services().Lister()
 	services.Start(ctx.Done())
-	defer services.Shutdown()
 	k.pods = podInformer.Lister()
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { k.podChanged(ctx, obj.(*corev1.Pod)) },
@@ -131,8 +138,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			}
 		},
 	})
-	// The own Node, to pick up the podCIDR as soon as node IPAM assigns it.
+	// The own Node, to pick up the podCIDR as soon as node IPAM assigns it: the cache
+	// keeps only that (a Node's status, with its image list, is large).
 	nodes := informers.NewSharedInformerFactoryWithOptions(k.cfg.Client, 0,
+		informers.WithTransform(podCIDROnly),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.cfg.NodeName).String()
 		}))
@@ -157,6 +166,27 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	return nil
 }
 
+// stripManagedFields is an informer transform that drops objects' managedFields.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok && o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// podCIDROnly is an informer transform that keeps of a Node what the kubelet watches it
+// for: its name and podCIDR.
+func podCIDROnly(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion},
+		Spec:       corev1.NodeSpec{PodCIDR: n.Spec.PodCIDR, PodCIDRs: n.Spec.PodCIDRs},
+	}, nil
+}
+
 // Pods lists the pods bound to this node (for the kubelet server's /pods).
 func (k *Kubelet) Pods() ([]*corev1.Pod, error) {
 	if k.pods == nil {
@@ -173,8 +203,19 @@ type podWorker struct {
 	mu   sync.Mutex
 	pod  *corev1.Pod // latest from the informer; nil once gone from the API
 	gone bool
+	// written is the status this worker last wrote: the informer's echo of that write
+	// needs no sync.
+	written *corev1.PodStatus
+	// observed holds the state of each of the pod's containers as the last sync left
+	// them, and busy is set while a sync runs: the relist wakes the worker only for
+	// changes it has not seen itself.
+	observed map[string]runtimeapi.ContainerState
+	busy     bool
 	// terminating is set once the pod's containers were stopped for its deletion.
 	terminating bool
+	// refreshed is when the pod's volumes were last (set up or) refreshed; only the
+	// worker's goroutine uses it.
+	refreshed time.Time
 }
 
 func (w *podWorker) latest() (*corev1.Pod, bool) {
@@ -190,13 +231,70 @@ func (w *podWorker) wake() {
 	}
 }
 
-// podChanged hands a new version of a pod to its worker, starting one if needed.
+// podChanged hands a new version of a pod to its worker, starting one if needed. The
+// echo of the worker's own status write changes nothing the worker does not know, so it
+// does not wake it.
 func (k *Kubelet) podChanged(ctx context.Context, pod *corev1.Pod) {
 	w := k.worker(ctx, pod.UID)
 	w.mu.Lock()
+	echo := w.pod != nil && w.written != nil && statusEcho(w.pod, pod, w.written)
 	w.pod = pod
 	w.mu.Unlock()
-	w.wake()
+	if !echo {
+		w.wake()
+	}
+}
+
+// statusEcho reports whether cur differs from old only in its status (and resource
+// version), and that status is written: the update a worker's own status write causes.
+func statusEcho(old, cur *corev1.Pod, written *corev1.PodStatus) bool {
+	if old.UID != cur.UID || old.Generation != cur.Generation || !old.DeletionTimestamp.Equal(cur.DeletionTimestamp) {
+		return false
+	}
+	a, b := old.ObjectMeta, cur.ObjectMeta
+	a.ResourceVersion, b.ResourceVersion = "", ""
+	a.ManagedFields, b.ManagedFields = nil, nil
+	return apiequality.Semantic.DeepEqual(a, b) && apiequality.Semantic.DeepEqual(old.Spec, cur.Spec) &&
+		apiequality.Semantic.DeepEqual(&cur.Status, written)
+}
+
+// setBusy marks the start (true) or end of a sync.
+func (w *podWorker) setBusy(b bool) {
+	w.mu.Lock()
+	w.busy = b
+	w.mu.Unlock()
+}
+
+// observe records the containers' states a sync left the pod in.
+func (w *podWorker) observe(st *podState) {
+	seen := map[string]runtimeapi.ContainerState{}
+	for _, l := range st.containers {
+		for _, c := range l {
+			seen[c.Id] = c.State
+		}
+	}
+	w.mu.Lock()
+	w.observed = seen
+	w.mu.Unlock()
+}
+
+// sawAlready reports whether the worker is syncing, and whether its last sync left the
+// pod's containers as states says they are now.
+func (w *podWorker) sawAlready(states map[string]runtimeapi.ContainerState) (busy, seen bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy {
+		return true, false
+	}
+	if w.observed == nil || len(w.observed) != len(states) {
+		return false, false
+	}
+	for id, s := range states {
+		if o, ok := w.observed[id]; !ok || o != s {
+			return false, false
+		}
+	}
+	return false, true
 }
 
 // podGone tells a pod's worker that the pod left the API.
@@ -249,7 +347,9 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 				return
 			}
 		} else {
+			w.setBusy(true)
 			again = k.syncPod(ctx, w, pod)
+			w.setBusy(false)
 		}
 		if !timer.Stop() {
 			select {
@@ -263,9 +363,12 @@ func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
 
 // relist is the kubelet's pod lifecycle event generator: it lists the runtime's
 // containers every second and wakes the workers of pods whose containers changed, and
-// removes what belongs to pods the API no longer has.
+// removes what belongs to pods the API no longer has. A change the worker made itself
+// (it started a container, and saw it running when its sync ended) wakes nobody; a
+// change seen while the worker syncs is checked again on the next relist.
 func (k *Kubelet) relist(ctx context.Context) {
 	last := map[string]runtimeapi.ContainerState{}
+	pending := map[types.UID]bool{}
 	ticker := k.cfg.Clock.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
@@ -275,14 +378,18 @@ func (k *Kubelet) relist(ctx context.Context) {
 			sbs, _ := k.cfg.Runtime.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{
 				Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{cri.LabelManagedBy: "true"}}})
 			now := map[string]runtimeapi.ContainerState{}
-			changed := map[types.UID]bool{}
+			byPod := map[types.UID]map[string]runtimeapi.ContainerState{}
 			present := map[types.UID]bool{}
 			for _, c := range cs.Containers {
 				uid := types.UID(c.Labels[cri.LabelPodUID])
 				present[uid] = true
 				now[c.Id] = c.State
+				if byPod[uid] == nil {
+					byPod[uid] = map[string]runtimeapi.ContainerState{}
+				}
+				byPod[uid][c.Id] = c.State
 				if prev, ok := last[c.Id]; !ok || prev != c.State {
-					changed[uid] = true
+					pending[uid] = true
 				}
 			}
 			if sbs != nil {
@@ -296,11 +403,23 @@ func (k *Kubelet) relist(ctx context.Context) {
 				w, ok := k.workers[uid]
 				k.mu.Unlock()
 				switch {
-				case ok && changed[uid]:
-					w.wake()
+				case ok && pending[uid]:
+					busy, seen := w.sawAlready(byPod[uid])
+					if busy {
+						continue // looked at again on the next relist
+					}
+					delete(pending, uid)
+					if !seen {
+						w.wake()
+					}
 				case !ok && !k.podKnown(uid):
 					// Left over from a pod deleted while the kubelet was away.
 					k.podGone(ctx, uid)
+				}
+			}
+			for uid := range pending {
+				if !present[uid] {
+					delete(pending, uid)
 				}
 			}
 		} else if ctx.Err() == nil {

@@ -136,3 +136,55 @@ func TestPodPhase(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusEcho(t *testing.T) {
+	old := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u", ResourceVersion: "1", Labels: map[string]string{"a": "b"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+	}
+	written := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.2"}
+	echo := old.DeepCopy()
+	echo.ResourceVersion = "2"
+	echo.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	echo.Status = *written.DeepCopy()
+	if !statusEcho(old, echo, &written) {
+		t.Error("the echo of a status write wakes the worker")
+	}
+	other := echo.DeepCopy()
+	other.Status.Conditions = append(other.Status.Conditions, corev1.PodCondition{Type: "example.com/gate", Status: corev1.ConditionTrue})
+	if statusEcho(old, other, &written) {
+		t.Error("a condition written by someone else does not wake the worker")
+	}
+	relabeled := echo.DeepCopy()
+	relabeled.Labels["a"] = "c"
+	if statusEcho(old, relabeled, &written) {
+		t.Error("a label change does not wake the worker")
+	}
+	deleting := echo.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{}
+	if statusEcho(old, deleting, &written) {
+		t.Error("a deletion does not wake the worker")
+	}
+}
+
+func TestSawAlready(t *testing.T) {
+	w := &podWorker{}
+	running := map[string]runtimeapi.ContainerState{"a": runtimeapi.ContainerState_CONTAINER_RUNNING}
+	if _, seen := w.sawAlready(running); seen {
+		t.Error("a worker that never synced has seen the containers")
+	}
+	w.observe(&podState{containers: map[string][]*runtimeapi.ContainerStatus{
+		"c": {{Id: "a", State: runtimeapi.ContainerState_CONTAINER_RUNNING}},
+	}})
+	if busy, seen := w.sawAlready(running); busy || !seen {
+		t.Errorf("sawAlready = %v, %v after observing the same state", busy, seen)
+	}
+	exited := map[string]runtimeapi.ContainerState{"a": runtimeapi.ContainerState_CONTAINER_EXITED}
+	if _, seen := w.sawAlready(exited); seen {
+		t.Error("an exit the worker did not see counts as seen")
+	}
+	w.setBusy(true)
+	if busy, _ := w.sawAlready(exited); !busy {
+		t.Error("a syncing worker is not busy")
+	}
+}

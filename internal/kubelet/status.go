@@ -156,7 +156,12 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 	sandboxReady := false
 	if sb := st.readySandbox(); sb != nil {
 		sandboxReady = true
-		ips := k.sandboxIPs(ctx, sb.Id)
+		var ips []string
+		if res.podIPsRead && res.podIPsOf == sb.Id {
+			ips = res.podIPs
+		} else {
+			ips = k.sandboxIPs(ctx, sb.Id)
+		}
 		if pod.Spec.HostNetwork {
 			ips = []string{k.cfg.NodeIP.String()}
 		}
@@ -308,21 +313,21 @@ func findPodCondition(conds []corev1.PodCondition, t corev1.PodConditionType) *c
 }
 
 // writeStatus writes status through the status subresource when it differs from what
-// the API has.
-func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) error {
+// the API has. It returns the pod the API now has when it wrote one.
+func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
 	if apiequality.Semantic.DeepEqual(pod.Status, status) {
-		return nil
+		return nil, nil
 	}
 	p := pod.DeepCopy()
 	p.Status = status
-	_, err := k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	out, err := k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		fresh, gerr := k.cfg.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if gerr != nil {
-			return gerr
+			return nil, gerr
 		}
 		if fresh.UID != pod.UID {
-			return nil
+			return nil, nil
 		}
 		// Keep conditions others wrote meanwhile.
 		for _, o := range fresh.Status.Conditions {
@@ -331,10 +336,13 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, status corev
 			}
 		}
 		fresh.Status = status
-		_, err = k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
+		out, err = k.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
 	}
 	if apierrors.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

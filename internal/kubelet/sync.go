@@ -27,6 +27,13 @@ type syncResult struct {
 	// waiting holds, per container name, why it is not running (reason, message).
 	waiting map[string][2]string
 	again   time.Duration
+	// acted is set when the sync changed something in the runtime, which then has to
+	// be read again for the status.
+	acted bool
+	// podIPs are the ready sandbox's addresses, once read.
+	podIPs     []string
+	podIPsOf   string
+	podIPsRead bool
 }
 
 func (r *syncResult) wait(name, reason, msg string) {
@@ -57,24 +64,40 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) ti
 		k.stopSandboxes(ctx, st)
 		return 0x7fffffff * time.Second
 	}
-	k.runPod(ctx, pod, st, res)
-	st, err = k.runtimeState(ctx, pod.UID)
-	if err != nil {
-		return 5 * time.Second
+	k.runPod(ctx, w, pod, st, res)
+	if res.acted {
+		if st, err = k.runtimeState(ctx, pod.UID); err != nil {
+			return 5 * time.Second
+		}
 	}
+	w.observe(st)
 	status := k.podStatus(ctx, pod, st, res)
-	if err := k.writeStatus(ctx, pod, status); err != nil && ctx.Err() == nil {
+	written, err := k.writeStatus(ctx, pod, status)
+	if err != nil && ctx.Err() == nil {
 		k.log.Warn("writing pod status", "pod", podDesc(pod), "err", err)
 		res.soon(time.Second)
+	}
+	if written != nil {
+		w.mu.Lock()
+		w.written = &written.Status
+		if w.pod != nil && w.pod.ResourceVersion == pod.ResourceVersion {
+			// Until the informer brings it, the written pod is the latest: a sync
+			// before that would otherwise write the same status over a stale version.
+			w.pod = written
+		}
+		w.mu.Unlock()
 	}
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		k.stopSandboxes(ctx, st)
 		return 0x7fffffff * time.Second
 	}
-	if hasVolumes(pod) {
+	// configMap, secret, downwardAPI and projected volumes follow their sources every
+	// settledResync, not on every sync (a burst of syncs would read them all again).
+	if hasVolumes(pod) && !w.refreshed.IsZero() && k.cfg.Clock.Since(w.refreshed) >= settledResync {
 		if _, err := k.volumes.Refresh(ctx, pod); err != nil {
 			k.log.Debug("refreshing volumes", "pod", podDesc(pod), "err", err)
 		}
+		w.refreshed = k.cfg.Clock.Now()
 	}
 	if res.again == 0 {
 		res.again = settledResync
@@ -83,7 +106,7 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) ti
 }
 
 // runPod makes the runtime run what the pod's spec asks for.
-func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res *syncResult) {
+func (k *Kubelet) runPod(ctx context.Context, w *podWorker, pod *corev1.Pod, st *podState, res *syncResult) {
 	if !pod.Spec.HostNetwork {
 		select {
 		case <-k.networkReady:
@@ -104,12 +127,16 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res
 			res.soon(2 * time.Second)
 			return
 		}
+		if w.refreshed.IsZero() {
+			w.refreshed = k.cfg.Clock.Now()
+		}
 	}
 	sb := st.readySandbox()
 	if sb == nil {
 		if len(st.sandboxes) > 0 && !k.recreateSandbox(pod, st) {
 			return
 		}
+		res.acted = true
 		// A new sandbox means new containers: whatever ran in the old one goes.
 		k.stopContainers(ctx, st, 2, nil)
 		k.stopSandboxes(ctx, st)
@@ -144,6 +171,7 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, st *podState, res
 		return
 	}
 	podIPs := k.sandboxIPs(ctx, sb.Id)
+	res.podIPs, res.podIPsOf, res.podIPsRead = podIPs, sb.Id, true
 	if pod.Spec.HostNetwork {
 		podIPs = []string{k.cfg.NodeIP.String()}
 	}
@@ -204,6 +232,7 @@ func (k *Kubelet) keepRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			reason = fmt.Sprintf("Container %s %s, will be restarted", c.Name, msg)
 		}
 		if reason != "" {
+			res.acted = true
 			k.recorder.Event(pod, corev1.EventTypeNormal, "Killing", reason)
 			k.killContainer(ctx, pod, c, latest.Id, gracePeriod(pod))
 			res.soon(0)
@@ -220,6 +249,7 @@ func (k *Kubelet) keepRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		return false
 	case runtimeapi.ContainerState_CONTAINER_CREATED:
 		// Created but never started (the kubelet died in between): start it now.
+		res.acted = true
 		if _, err := k.cfg.Runtime.Runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: latest.Id}); err != nil {
 			res.wait(c.Name, "RunContainerError", err.Error())
 		}
@@ -305,7 +335,7 @@ func (k *Kubelet) syncTerminating(ctx context.Context, w *podWorker, pod *corev1
 		if err == nil {
 			k.stopSandboxes(ctx, st)
 			if status := k.podStatus(ctx, pod, st, &syncResult{waiting: map[string][2]string{}}); status.Phase != "" {
-				_ = k.writeStatus(ctx, pod, status)
+				_, _ = k.writeStatus(ctx, pod, status)
 			}
 		}
 	}

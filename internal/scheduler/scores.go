@@ -293,8 +293,11 @@ type spreadScore struct {
 	cs              []spreadConstraint
 	ignored         map[string]bool
 	counts          []map[string]int64
-	perNode         []map[*NodeInfo]int64 // hostname constraints: matching pods per node
-	weights         []float64
+	// hostGroups, for a hostname constraint, are the label groups its selector matches: a
+	// node's count is read from them when it is scored (a group knows its pods per node),
+	// rather than copied for every node of every group before scoring.
+	hostGroups [][]*labelGroup
+	weights    []float64
 }
 
 func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScore {
@@ -308,10 +311,9 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 	}
 	st := &spreadScore{pod: pi, systemDefaulted: systemDefaulted, cs: cs, ignored: map[string]bool{}, counts: make([]map[string]int64, len(cs)), weights: make([]float64, len(cs))}
 	size := make([]int, len(cs))
-	st.perNode = make([]map[*NodeInfo]int64, len(cs))
+	st.hostGroups = make([][]*labelGroup, len(cs))
 	for i := range cs {
 		st.counts[i] = map[string]int64{}
-		st.perNode[i] = map[*NodeInfo]int64{}
 	}
 	for _, ni := range feasible {
 		if !systemDefaulted && !hasAllKeys(ni.Node, cs) {
@@ -345,7 +347,14 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 		}
 		for i := range cs {
 			c := &cs[i]
+			if c.key != v1.LabelHostname && len(st.counts[i]) == 0 {
+				continue // no feasible node is in any domain of this key: nothing to count
+			}
 			if !c.selector.Matches(g.labels) {
+				continue
+			}
+			if c.key == v1.LabelHostname {
+				st.hostGroups[i] = append(st.hostGroups[i], g)
 				continue
 			}
 			for ni, n := range g.nodes {
@@ -353,10 +362,6 @@ func (s *Snapshot) spreadPreScore(pi *PodInfo, feasible []*NodeInfo) *spreadScor
 					continue
 				}
 				if _, ok := ni.Node.Labels[c.key]; !ok {
-					continue
-				}
-				if c.key == v1.LabelHostname {
-					st.perNode[i][ni] += int64(n)
 					continue
 				}
 				if !c.nodeIncluded(pi, ni.Node) {
@@ -385,7 +390,11 @@ func (st *spreadScore) score(ni *NodeInfo) int64 {
 		}
 		var cnt int64
 		if c.key == v1.LabelHostname {
-			cnt = st.perNode[i][ni]
+			// A scored node is feasible and, unless ignored, has every topology key: the
+			// conditions under which its pods count.
+			for _, g := range st.hostGroups[i] {
+				cnt += int64(g.nodes[ni])
+			}
 		} else {
 			cnt = st.counts[i][v]
 		}

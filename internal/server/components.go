@@ -16,6 +16,12 @@ import (
 // RunScheduler runs the scheduler against the API server at rc until ctx ends, acting only
 // while it holds the kube-scheduler Lease when leaderElect is set.
 func RunScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, log *slog.Logger) error {
+	return runScheduler(ctx, rc, leaderElect, nil, log)
+}
+
+// runScheduler is RunScheduler reading from shared's informers when shared is set, or from a
+// factory of its own (per leader term) otherwise.
+func runScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, shared informers.SharedInformerFactory, log *slog.Logger) error {
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 2000, 4000
 	rc.UserAgent = "kijabi-scheduler"
@@ -24,7 +30,10 @@ func RunScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, log *s
 		return err
 	}
 	run := func(ctx context.Context) {
-		factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
+		factory := shared
+		if factory == nil {
+			factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
+		}
 		s, err := scheduler.New(scheduler.Config{Client: client, Informers: factory, Log: log})
 		if err != nil {
 			log.Error("scheduler", "err", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/kijabi/kijabi/internal/agent"
 	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/auth"
+	"github.com/kijabi/kijabi/internal/auth/rbac"
 	"github.com/kijabi/kijabi/internal/controller/servicelb"
 	"github.com/kijabi/kijabi/internal/controllermanager"
 	"github.com/kijabi/kijabi/internal/pki"
@@ -52,6 +53,9 @@ type Config struct {
 	Kubeconfig string
 	// UnsafeNoFsync speeds up embedded etcd at the cost of durability (tests only).
 	UnsafeNoFsync bool
+	// AuthorizationMode is "RBAC" (the default) or "AlwaysAllow" (every authenticated
+	// request is allowed).
+	AuthorizationMode string
 	// DisableControllers runs the API server without the controller manager and the
 	// scheduler.
 	DisableControllers bool
@@ -90,6 +94,8 @@ type Running struct {
 	stopComponents context.CancelFunc
 	// agent is the in-process node agent, when there is one.
 	agent *agentRunner
+	// informers are the ones the in-process components share, when they run.
+	informers *sharedInformers
 }
 
 // RESTConfig returns an admin client configuration.
@@ -103,6 +109,9 @@ func (r *Running) Stop() error {
 		// Components first, while the API still answers (they release their leases).
 		r.stopComponents()
 		r.components.Wait()
+		if r.informers != nil {
+			r.informers.wait()
+		}
 		r.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -128,6 +137,11 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("server: a data dir is required")
+	}
+	switch cfg.AuthorizationMode {
+	case "", AuthorizationRBAC, AuthorizationAlwaysAllow:
+	default:
+		return nil, fmt.Errorf("server: unknown authorization mode %q (want %s or %s)", cfg.AuthorizationMode, AuthorizationRBAC, AuthorizationAlwaysAllow)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: creating data dir: %w", err)
@@ -222,7 +236,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		Storage: backend, ServiceCIDR: serviceCIDR, NodePortMin: portMin, NodePortMax: portMax,
 		AdvertiseAddress: advertise, Port: port,
 		Authenticator:         auth.Union{auth.ClientCert{}, saTokens},
-		Authorizer:            auth.AllowAll{},
+		Authorizer:            authorizer(cfg.AuthorizationMode),
 		KubeletClientCertFile: kubeletClientCert, KubeletClientKeyFile: kubeletClientKey,
 		ServiceAccountIssuer: saIssuer, APIAudiences: audiences, RootCA: ca.CertPEM,
 		Log: log,
@@ -295,13 +309,21 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			r.Stop()
 			return nil, err
 		}
+		// The controllers and the scheduler read pods, nodes and namespaces from one set of
+		// informers (as the controller manager, whose role may list and watch everything).
+		shared, err := newProcessInformers(cmConfig, componentCtx.Done())
+		if err != nil {
+			r.Stop()
+			return nil, err
+		}
+		r.informers = shared
 		r.components.Add(1)
 		go func() {
 			defer r.components.Done()
 			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
 				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
 				LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
-				Log: log.With("component", "controller-manager")})
+				Informers: shared.session(), Log: log.With("component", "controller-manager")})
 			if err != nil && componentCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
 			}
@@ -314,7 +336,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		r.components.Add(1)
 		go func() {
 			defer r.components.Done()
-			if err := RunScheduler(componentCtx, schedConfig, true, log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
+			if err := runScheduler(componentCtx, schedConfig, true, shared.session(), log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
 				log.Error("scheduler stopped", "err", err)
 			}
 		}()
@@ -333,6 +355,20 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	}
 	return r, nil
 }
+
+// authorizer returns the authorizer of a mode (Start has checked it).
+func authorizer(mode string) auth.Authorizer {
+	if mode == AuthorizationAlwaysAllow {
+		return auth.AllowAll{}
+	}
+	return rbac.New()
+}
+
+// Authorization modes.
+const (
+	AuthorizationRBAC        = "RBAC"
+	AuthorizationAlwaysAllow = "AlwaysAllow"
+)
 
 // DefaultClusterCIDR is the pod network when none is configured.
 const DefaultClusterCIDR = "10.244.0.0/16"

@@ -150,6 +150,9 @@ func New(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
+// podWorkersPerWorker is how many pod workers there are per Config.Workers.
+const podWorkersPerWorker = 8
+
 func stripManagedFields(obj any) (any, error) {
 	if a, ok := obj.(metav1.Object); ok {
 		a.SetManagedFields(nil)
@@ -189,6 +192,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 			for c.processHeartbeat(ctx) {
 			}
 		})
+	}
+	// A pod's sync is one status write, mostly spent waiting for the API server: with many
+	// pods starting at once (a Deployment scaled to thousands) a few workers would hold
+	// them Pending for as long as the server's latency times their number.
+	for range c.cfg.Workers * podWorkersPerWorker {
 		wg.Go(func() {
 			for c.processPod(ctx) {
 			}

@@ -73,7 +73,8 @@ type Config struct {
 	// JobRunTime is how long pods owned by a Job run when they carry no run-seconds
 	// annotation (default 2s).
 	JobRunTime time.Duration
-	// Workers is the number of workers for each of the heartbeat and pod queues (default 8).
+	// Workers is the number of heartbeat workers (default 8); the pod queue has eight times
+	// as many.
 	Workers int
 	// Log receives the nodes' log (default: discarded).
 	Log *slog.Logger

@@ -56,7 +56,8 @@
 //
 // All nodes share one pod informer (bound pods, indexed by spec.nodeName) and one Node
 // informer; heartbeats and pod updates go through two rate-limited work queues with
-// Config.Workers workers each, so 1,000 nodes and 10,000 pods need a few dozen goroutines. In
+// Config.Workers and 8×Config.Workers workers, so 1,000 nodes and 10,000 pods need about a
+// hundred goroutines. In
 // steady state the API calls are one Lease update per node per RenewInterval, one Node status
 // update per node per StatusInterval, and one pod status update per pod transition. The
 // client's QPS/Burst bounds the rate; give it enough (e.g. 1000/2000 for 1,000 nodes).

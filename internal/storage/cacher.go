@@ -70,6 +70,8 @@ type cacher struct {
 	// changed is closed and replaced whenever rev moves.
 	changed  chan struct{}
 	watchers map[*cacheWatcher]struct{}
+	// fields shares the managedFields field sets of the objects held (see fieldSets).
+	fields fieldSets
 }
 
 type cacheWatcher struct {
@@ -146,6 +148,10 @@ func (c *cacher) reload(ctx context.Context) error {
 	defer c.mu.Unlock()
 	for w := range c.watchers {
 		c.closeWatcher(w)
+	}
+	c.fields = fieldSets{}
+	for _, obj := range objects {
+		c.fields.intern(obj)
 	}
 	c.objects = objects
 	c.ring, c.times = nil, nil
@@ -230,15 +236,20 @@ func (c *cacher) apply(ev Event) {
 		if err := setRV(ev.Object, ev.Revision); err != nil {
 			c.log.Warn("watch cache: deleted object", "key", ev.Key, "err", err)
 		}
+		c.fields.intern(ev.Object)
 		delete(c.objects, ev.Key)
 	default:
 		if had {
 			ev.PrevObject = prev
 		}
+		c.fields.intern(ev.Object)
 		c.objects[ev.Key] = ev.Object
 	}
 	ev.memo = &memo{}
 	c.push(ev)
+	if c.fields.full() {
+		c.fields.rebuild(c.eachObject)
+	}
 	c.setRev(ev.Revision)
 	for w := range c.watchers {
 		if ev.Revision > w.after && strings.HasPrefix(ev.Key, w.prefix) {
@@ -274,6 +285,18 @@ func (c *cacher) push(ev Event) {
 	j := (c.ringPos + c.count) % len(c.ring)
 	c.ring[j], c.times[j] = ev, now
 	c.count++
+}
+
+// eachObject calls f on every object the cache holds: current ones and the ring's.
+func (c *cacher) eachObject(f func(runtime.Object)) {
+	for _, obj := range c.objects {
+		f(obj)
+	}
+	for i := 0; i < c.count; i++ {
+		ev := c.at(i)
+		f(ev.Object)
+		f(ev.PrevObject)
+	}
 }
 
 // at returns the i-th event of the ring, oldest first.

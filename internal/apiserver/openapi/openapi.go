@@ -27,6 +27,9 @@ type Resource struct {
 	Namespaced                     bool
 	Verbs                          []string // get list watch create update patch delete deletecollection
 	Subresources                   []string // e.g. "status", "scale", "binding", "eviction", "log", "exec"
+	// Schema is a custom resource's OpenAPI v3 schema (decoded JSON); its kinds are not in
+	// the scheme.
+	Schema map[string]any
 }
 
 // Documents holds the encoded OpenAPI documents. It is immutable and safe for

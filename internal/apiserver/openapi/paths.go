@@ -227,12 +227,17 @@ func has(list []string, s string) bool {
 
 func (pb *pathBuilder) addResource(r Resource) error {
 	gvk := pb.gv.WithKind(r.Kind)
-	obj, err := pb.define(gvk)
+	var obj, list string
+	var err error
+	if r.Schema != nil {
+		obj, list, err = pb.defineCustom(r)
+	} else {
+		obj, err = pb.define(gvk)
+	}
 	if err != nil {
 		return err
 	}
-	list := ""
-	if has(r.Verbs, "list") || has(r.Verbs, "deletecollection") {
+	if r.Schema == nil && (has(r.Verbs, "list") || has(r.Verbs, "deletecollection")) {
 		if l, err := pb.define(pb.gv.WithKind(r.Kind + "List")); err == nil {
 			list = l
 		}

@@ -280,10 +280,6 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	podMap, err := c.podsByRS(d, rsList)
-	if err != nil {
-		return err
-	}
 	if d.DeletionTimestamp != nil {
 		return c.syncStatusOnly(ctx, d, rsList)
 	}
@@ -298,6 +294,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	switch d.Spec.Strategy.Type {
 	case appsv1.RecreateDeploymentStrategyType:
+		// Only Recreate looks at pods (whether old ones still run): listing a large
+		// Deployment's pods on every sync of a rolling one would be wasted.
+		podMap, err := c.podsByRS(d, rsList)
+		if err != nil {
+			return err
+		}
 		return c.rolloutRecreate(ctx, d, rsList, podMap)
 	case appsv1.RollingUpdateDeploymentStrategyType:
 		return c.rolloutRolling(ctx, d, rsList)
@@ -306,13 +308,30 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 }
 
 // updateStatus writes d's status and refreshes d from the answer.
+//
+// Our informer may not have delivered our own previous status write yet (a large Deployment
+// changes status many times a second while it scales), so on a conflict the same status is
+// written onto the latest copy as long as the spec is unchanged (same UID and generation):
+// this controller is the status's only writer. Failing the sync instead would back the key off
+// exponentially and delay the status clients wait for.
 func (c *Controller) updateStatus(ctx context.Context, d *appsv1.Deployment) error {
-	updated, err := c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
-	if err != nil {
-		return err
+	client := c.client.AppsV1().Deployments(d.Namespace)
+	for attempt := 0; ; attempt++ {
+		updated, err := client.UpdateStatus(ctx, d, metav1.UpdateOptions{})
+		if err == nil {
+			*d = *updated
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == 2 {
+			return err
+		}
+		latest, gerr := client.Get(ctx, d.Name, metav1.GetOptions{})
+		if gerr != nil || latest.UID != d.UID || latest.Generation != d.Generation {
+			return err // gone, or the spec moved on: the next sync starts over
+		}
+		latest.Status = d.Status
+		*d = *latest
 	}
-	*d = *updated
-	return nil
 }
 
 // replicaSetsFor returns the ReplicaSets the Deployment owns, adopting and releasing as needed.

@@ -45,9 +45,15 @@ type Controller struct {
 
 	queue        workqueue.TypedRateLimitingInterface[string]
 	expectations *controllerutil.Expectations
-	broadcaster  record.EventBroadcaster
-	recorder     record.EventRecorder
-	clock        clock.Clock
+	// batchMu guards batch: per ReplicaSet key, the size at which its next creations may
+	// start, as its last slow-start round ended without errors. A large ReplicaSet that is
+	// created 500 pods per sync thus goes through the slow start (1, 2, 4, ...) once, not
+	// once per sync.
+	batchMu     sync.Mutex
+	batch       map[string]int
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	clock       clock.Clock
 }
 
 // Option configures a Controller.
@@ -73,6 +79,7 @@ func New(client kubernetes.Interface, podInformer coreinformers.PodInformer, rsI
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"},
 		),
 		clock: clock.RealClock{},
+		batch: map[string]int{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -127,7 +134,16 @@ func (c *Controller) enqueue(obj any) {
 }
 
 func (c *Controller) updateRS(old, cur any) {
-	if old.(*appsv1.ReplicaSet).ResourceVersion == cur.(*appsv1.ReplicaSet).ResourceVersion {
+	oldRS, curRS := old.(*appsv1.ReplicaSet), cur.(*appsv1.ReplicaSet)
+	if oldRS.ResourceVersion == curRS.ResourceVersion {
+		return
+	}
+	if oldRS.Generation == curRS.Generation && oldRS.DeletionTimestamp.Equal(curRS.DeletionTimestamp) {
+		// Not the spec: most often our own status write coming back. Look again (a status
+		// someone else wrote is corrected), but gathered like other status-only changes.
+		if key, err := cache.MetaNamespaceKeyFunc(curRS); err == nil {
+			c.queue.AddAfter(key, statusDelay(curRS))
+		}
 		return
 	}
 	c.enqueue(cur)
@@ -140,7 +156,25 @@ func (c *Controller) deleteRS(obj any) {
 		return
 	}
 	c.expectations.Forget(key)
+	c.forgetBatch(key)
 	c.queue.Add(key)
+}
+
+func (c *Controller) forgetBatch(key string) {
+	c.batchMu.Lock()
+	delete(c.batch, key)
+	c.batchMu.Unlock()
+}
+
+// wake enqueues the ReplicaSet for a change to one of its pods. If the change may let it
+// create or delete pods (its expectations are met), at once; if only its status can change,
+// after statusDelay, so that the changes of many pods make one sync and one status write.
+func (c *Controller) wake(rs *appsv1.ReplicaSet, key string) {
+	if c.expectations.Satisfied(key) {
+		c.queue.Add(key)
+		return
+	}
+	c.queue.AddAfter(key, statusDelay(rs))
 }
 
 // resolveControllerRef returns the ReplicaSet ref names, if it exists with ref's UID.
@@ -189,7 +223,7 @@ func (c *Controller) addPod(obj any) {
 			return
 		}
 		c.expectations.CreationObserved(key)
-		c.queue.Add(key)
+		c.wake(rs, key)
 		return
 	}
 	for _, rs := range c.replicaSetsSelecting(pod) {
@@ -223,7 +257,13 @@ func (c *Controller) updatePod(old, cur any) {
 		if rs == nil {
 			return
 		}
-		c.enqueue(rs)
+		if key, err := cache.MetaNamespaceKeyFunc(rs); err == nil {
+			if refChanged || labelsChanged || controllerutil.IsPodActive(oldPod) != controllerutil.IsPodActive(curPod) {
+				c.queue.Add(key) // the pods it owns changed
+			} else {
+				c.queue.AddAfter(key, statusDelay(rs)) // only its status can change
+			}
+		}
 		if rs.Spec.MinReadySeconds > 0 && !controllerutil.IsPodReady(oldPod) && controllerutil.IsPodReady(curPod) {
 			// Look again once the pod has been ready long enough to be available.
 			if key, err := cache.MetaNamespaceKeyFunc(rs); err == nil {
@@ -265,7 +305,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	c.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
-	c.queue.Add(key)
+	c.wake(rs, key)
 }
 
 // --- sync
@@ -280,6 +320,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	rs, err := c.rsLister.ReplicaSets(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(key)
+		c.forgetBatch(key)
 		return nil
 	}
 	if err != nil {
@@ -383,17 +424,26 @@ func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, selec
 func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) (sets.Set[types.UID], error) {
 	logger := klog.FromContext(ctx)
 	diff := replicaDiff(rs, len(pods))
+	if diff <= 0 {
+		c.forgetBatch(key) // the scale-up is over; a later one starts slow again
+	}
 	switch {
 	case diff > 0:
 		c.expectations.ExpectCreations(key, diff)
 		logger.V(2).Info("Too few replicas", "replicaset", key, "need", diff)
-		ok, err := slowStartBatch(diff, slowStartInitialBatchSize, func() error {
+		c.batchMu.Lock()
+		initial := max(c.batch[key], slowStartInitialBatchSize)
+		c.batchMu.Unlock()
+		ok, next, err := slowStart(diff, initial, func() error {
 			err := c.createPod(ctx, rs)
 			if err != nil && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				return nil // the namespace is going away; nothing to report
 			}
 			return err
 		})
+		c.batchMu.Lock()
+		c.batch[key] = next
+		c.batchMu.Unlock()
 		// Pods we never got to create (or failed to) will never be observed.
 		for range diff - ok {
 			c.expectations.CreationObserved(key)

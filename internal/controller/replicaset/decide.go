@@ -36,14 +36,23 @@ func replicaDiff(rs *appsv1.ReplicaSet, active int) int {
 	return max(-burstReplicas, min(burstReplicas, diff))
 }
 
-// slowStartBatch calls fn count times in batches of 1, 2, 4, ... calls run concurrently,
-// stopping after the first batch with an error. It returns how many calls succeeded (calls
-// never made are not counted) and the first error. This keeps a controller that cannot create
-// pods (quota, admission) from flooding the API server with doomed requests.
+// slowStartBatch calls fn count times in batches of initialBatchSize, then twice that, and so
+// on; calls within a batch run concurrently. It stops after the first batch with an error,
+// and returns how many calls succeeded (calls never made are not counted) and the first
+// error. This keeps a controller that cannot create pods (quota, admission) from flooding the
+// API server with doomed requests.
 func slowStartBatch(count, initialBatchSize int, fn func() error) (int, error) {
+	ok, _, err := slowStart(count, initialBatchSize, fn)
+	return ok, err
+}
+
+// slowStart is slowStartBatch that also returns the size the next batch would have had:
+// where a later round of creations for the same owner may start, since these all succeeded.
+func slowStart(count, initialBatchSize int, fn func() error) (successes, next int, err error) {
 	remaining := count
-	successes := 0
-	for batch := min(remaining, initialBatchSize); batch > 0; batch = min(2*batch, remaining) {
+	next = max(initialBatchSize, 1)
+	for remaining > 0 {
+		batch := min(next, remaining)
 		errCh := make(chan error, batch)
 		var wg sync.WaitGroup
 		for range batch {
@@ -56,11 +65,36 @@ func slowStartBatch(count, initialBatchSize int, fn func() error) (int, error) {
 		wg.Wait()
 		successes += batch - len(errCh)
 		if len(errCh) > 0 {
-			return successes, <-errCh
+			return successes, slowStartInitialBatchSize, <-errCh
 		}
 		remaining -= batch
+		next *= 2
 	}
-	return successes, nil
+	return successes, next, nil
+}
+
+// statusDelay is how long a ReplicaSet's wake-up for a change that only its status reflects
+// (a pod became ready, a creation it waits for was observed) may wait, so that such changes
+// are gathered into one sync. A sync costs time proportional to the ReplicaSet's pods, and
+// its pods change about as often as they are many: without the delay a 10,000-pod
+// ReplicaSet syncs and writes its status back to back while its pods start. With it, one
+// syncs at most every replicas×statusDelayPerReplica (capped at maxStatusDelay): a
+// 10,000-replica set five times a second, a 50-replica one within a millisecond.
+func statusDelay(rs *appsv1.ReplicaSet) time.Duration {
+	n := max(rs.Status.Replicas, ptrValue(rs.Spec.Replicas))
+	return min(time.Duration(n)*statusDelayPerReplica, maxStatusDelay)
+}
+
+const (
+	statusDelayPerReplica = 20 * time.Microsecond
+	maxStatusDelay        = time.Second
+)
+
+func ptrValue(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
 }
 
 // podsToDelete picks the n pods to delete first, in Kubernetes' order of preference:

@@ -57,6 +57,54 @@ func TestSlowStartBatch(t *testing.T) {
 	}
 }
 
+// A ReplicaSet created in rounds of burstReplicas goes through the slow start once: the
+// next round starts where the last one, all successful, left off; a failure starts over.
+func TestSlowStartContinues(t *testing.T) {
+	var calls atomic.Int64
+	succeed := func() error { calls.Add(1); return nil }
+	ok, next, err := slowStart(burstReplicas, slowStartInitialBatchSize, succeed)
+	if ok != burstReplicas || err != nil || next != 512 {
+		t.Fatalf("first round: ok=%d next=%d err=%v, want %d, 512, nil", ok, next, err, burstReplicas)
+	}
+	var inFlight, most atomic.Int64
+	ok, _, err = slowStart(burstReplicas, next, func() error {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		defer inFlight.Add(-1)
+		return nil
+	})
+	if ok != burstReplicas || err != nil {
+		t.Fatalf("second round: ok=%d err=%v", ok, err)
+	}
+	if most.Load() > int64(burstReplicas) {
+		t.Errorf("%d creations at once, want at most %d", most.Load(), burstReplicas)
+	}
+	_, next, err = slowStart(10, 8, func() error { return errors.New("quota exceeded") })
+	if err == nil || next != slowStartInitialBatchSize {
+		t.Errorf("after a failure: next=%d err=%v, want %d and the error", next, err, slowStartInitialBatchSize)
+	}
+}
+
+func TestStatusDelay(t *testing.T) {
+	rs := func(spec, status int32) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{Replicas: &spec}, Status: appsv1.ReplicaSetStatus{Replicas: status}}
+	}
+	for _, tc := range []struct {
+		rs   *appsv1.ReplicaSet
+		want time.Duration
+	}{
+		{rs(3, 0), 60 * time.Microsecond},
+		{rs(10000, 200), 200 * time.Millisecond},
+		{rs(0, 10000), 200 * time.Millisecond}, // scaling down: its pods still cost a sync
+		{rs(1000000, 0), maxStatusDelay},
+	} {
+		if got := statusDelay(tc.rs); got != tc.want {
+			t.Errorf("statusDelay(spec %d, status %d) = %v, want %v", *tc.rs.Spec.Replicas, tc.rs.Status.Replicas, got, tc.want)
+		}
+	}
+}
+
 type podOpt func(*corev1.Pod)
 
 func mkPod(name string, opts ...podOpt) *corev1.Pod {

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -32,6 +33,10 @@ const SchemaVersion = "1.1.0"
 type Config struct {
 	// Client reads Services and EndpointSlices (through informers).
 	Client kubernetes.Interface
+	// Informers, when set, is an informer factory shared with the node's other
+	// components: the server takes its Services and EndpointSlices from it instead of
+	// watching them itself. Its owner shuts it down.
+	Informers informers.SharedInformerFactory
 	// Domain is the cluster domain; default cluster.local.
 	Domain string
 	// Listen lists host:port addresses, each served over UDP and TCP. With port 0 both
@@ -57,7 +62,8 @@ type Config struct {
 // Server is the cluster DNS server.
 type Server struct {
 	client       kubernetes.Interface
-	domain       string // lower case, with the trailing dot
+	informers    informers.SharedInformerFactory // nil: Run makes its own
+	domain       string                          // lower case, with the trailing dot
 	listen       []string
 	ttl          uint32
 	reverseCIDRs []netip.Prefix
@@ -142,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 		timeout = 2 * time.Second
 	}
 	s := &Server{
-		client: cfg.Client, domain: domain, listen: cfg.Listen, ttl: ttl, log: log,
+		client: cfg.Client, informers: cfg.Informers, domain: domain, listen: cfg.Listen, ttl: ttl, log: log,
 		fwd:   newForwarder(upstreams, timeout, log),
 		idx:   newIndex(domain, time.Now),
 		ready: make(chan struct{}),
@@ -227,7 +233,9 @@ func (s *Server) Addrs() []string {
 	return append([]string(nil), s.addrs...)
 }
 
-const sliceServiceIndex = "service"
+// sliceServiceIndex indexes EndpointSlices by their Service; the name is the server's
+// own, as the informer may be shared.
+const sliceServiceIndex = "dns-service"
 
 // Run serves until ctx ends. It returns an error when it cannot listen or a listener fails.
 func (s *Server) Run(ctx context.Context) error {
@@ -263,7 +271,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrs = addrs
 	s.mu.Unlock()
 
-	factory := informers.NewSharedInformerFactory(s.client, 0)
+	factory := s.informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(stripManagedFields))
+		defer factory.Shutdown()
+	}
 	svcInf := factory.Core().V1().Services().Informer()
 	sliceInf := factory.Discovery().V1().EndpointSlices().Informer()
 	if err := sliceInf.AddIndexers(cache.Indexers{sliceServiceIndex: sliceServiceKey}); err != nil {
@@ -271,15 +283,17 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("dns: endpointslice index: %w", err)
 	}
 	s.services, s.slices = svcInf.GetIndexer(), sliceInf.GetIndexer()
-	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	svcReg, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.onService,
 		UpdateFunc: func(_, n any) { s.onService(n) },
 		DeleteFunc: s.onService,
-	}); err != nil {
+	})
+	if err != nil {
 		closeAll()
 		return fmt.Errorf("dns: service handler: %w", err)
 	}
-	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	defer func() { _ = svcInf.RemoveEventHandler(svcReg) }()
+	sliceReg, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: s.onSlice,
 		UpdateFunc: func(o, n any) {
 			os, _ := o.(*discoveryv1.EndpointSlice)
@@ -290,12 +304,13 @@ func (s *Server) Run(ctx context.Context) error {
 			s.onSlice(n)
 		},
 		DeleteFunc: s.onSlice,
-	}); err != nil {
+	})
+	if err != nil {
 		closeAll()
 		return fmt.Errorf("dns: endpointslice handler: %w", err)
 	}
+	defer func() { _ = sliceInf.RemoveEventHandler(sliceReg) }()
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
 
 	handler := dns.HandlerFunc(s.ServeDNS)
 	servers := make([]*dns.Server, 0, 2*len(pairs))
@@ -311,7 +326,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("serving cluster DNS", "addrs", addrs, "domain", s.domain, "upstreams", s.fwd.upstreams)
 
 	go func() {
-		if cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced) {
+		if cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced) {
 			s.idx.mu.Lock()
 			s.idx.synced = true
 			s.idx.mu.Unlock()
@@ -370,6 +385,15 @@ func listenPair(addr string) (net.PacketConn, net.Listener, error) {
 		lastErr = err
 	}
 	return nil, nil, fmt.Errorf("no port free for both UDP and TCP: %w", lastErr)
+}
+
+// stripManagedFields is an informer transform that drops objects' managedFields, which
+// the server never reads.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok && o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 func sliceServiceKey(obj any) ([]string, error) {

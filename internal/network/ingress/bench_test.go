@@ -115,8 +115,8 @@ events { worker_connections 4096; }
   }
 }
 `, temps("proxy"), backendPort, proxyPort, proxyLogPort, dir)
-	startNginx(t, nginx, dir, "backend", backendConf, backendPort)
-	startNginx(t, nginx, dir, "proxy", proxyConf, proxyPort)
+	backendPid := startNginx(t, nginx, dir, "backend", backendConf, backendPort)
+	proxyPid := startNginx(t, nginx, dir, "proxy", proxyConf, proxyPort)
 
 	// The ingress, served by a real control plane, with access logging switchable.
 	s := testserver.Start(t)
@@ -153,6 +153,26 @@ events { worker_connections 4096; }
 	}
 	httpAddr, _ := c.Addrs()
 	eventually(t, clientTo(httpAddr, nil), "http://bench.example/", func(r result) bool { return r.status == 200 })
+	// A second controller writes its access log through Config.AccessLog (buffered).
+	bufLogFile, err := os.Create(filepath.Join(dir, "ingress-buffered-access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bufLogFile.Close()
+	c2, err := ingress.New(ingress.Config{
+		Client: s.Client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn})), AccessLog: bufLogFile,
+		DialContext: loopbackDial,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- c2.Run(ctx) }()
+	defer func() { cancel(); <-done2 }()
+	<-c2.Ready()
+	httpAddr2, _ := c2.Addrs()
+	eventually(t, clientTo(httpAddr2, nil), "http://bench.example/", func(r result) bool { return r.status == 200 })
 
 	// For reference: the standard library's reverse proxy with default settings, in this
 	// process, to tell the controller's own cost from net/http's.
@@ -164,14 +184,16 @@ events { worker_connections 4096; }
 		name string
 		url  string
 		log  bool
+		pid  int // whose CPU time (with its child processes) the row reports; 0: this process
 	}
 	rows := []row{
-		{"backend directly (nginx `return 200`)", fmt.Sprintf("http://127.0.0.1:%d/", backendPort), false},
-		{"nginx reverse proxy, access_log off", fmt.Sprintf("http://127.0.0.1:%d/", proxyPort), false},
-		{"kijabi ingress, access log off", "http://" + httpAddr.String() + "/", false},
-		{"bare httputil.ReverseProxy (defaults, no routing)", bareSrv.URL + "/", false},
-		{"nginx reverse proxy, access_log to a file", fmt.Sprintf("http://127.0.0.1:%d/", proxyLogPort), false},
-		{"kijabi ingress, access log (slog text) to a file", "http://" + httpAddr.String() + "/", true},
+		{"backend directly (nginx `return 200`)", fmt.Sprintf("http://127.0.0.1:%d/", backendPort), false, backendPid},
+		{"nginx reverse proxy, access_log off", fmt.Sprintf("http://127.0.0.1:%d/", proxyPort), false, proxyPid},
+		{"kijabi ingress, access log off", "http://" + httpAddr.String() + "/", false, 0},
+		{"bare httputil.ReverseProxy (defaults, no routing)", bareSrv.URL + "/", false, 0},
+		{"nginx reverse proxy, access_log to a file", fmt.Sprintf("http://127.0.0.1:%d/", proxyLogPort), false, proxyPid},
+		{"kijabi ingress, access log (slog text) to a file", "http://" + httpAddr.String() + "/", true, 0},
+		{"kijabi ingress, Config.AccessLog (slog text, buffered) to a file", "http://" + httpAddr2.String() + "/", false, 0},
 	}
 	// Other work on the machine skews a single run, so the rows take turns for a few rounds
 	// and each row reports its median round.
@@ -196,7 +218,12 @@ events { worker_connections 4096; }
 				}
 				pprof.StartCPUProfile(f)
 			}
-			runs[i] = append(runs[i], runWrk(t, wrk, r.url, "2", conns, duration))
+			cpu0 := cpuTime(r.pid)
+			res := runWrk(t, wrk, r.url, "2", conns, duration)
+			if res.requests > 0 {
+				res.cpuPerReq = (cpuTime(r.pid) - cpu0) / time.Duration(res.requests)
+			}
+			runs[i] = append(runs[i], res)
 			if profile {
 				pprof.StopCPUProfile()
 			}
@@ -209,12 +236,16 @@ events { worker_connections 4096; }
 	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nwrk -t2 -c%s -d%s --latency, Host: bench.example, %d cores, GOMAXPROCS default, nginx worker_processes 2; median of %d rounds\n\n", conns, duration, runtimeCPUs(), rounds)
-	out.WriteString("| path | requests/s | p50 | p99 |\n|---|---:|---:|---:|\n")
+	out.WriteString("| path | requests/s | p50 | p99 | CPU per request (server side) |\n|---|---:|---:|---:|---:|\n")
 	for i, r := range rows {
-		fmt.Fprintf(&out, "| %s | %.0f | %s | %s |\n", r.name, results[i].rps, results[i].p50, results[i].p99)
+		fmt.Fprintf(&out, "| %s | %.0f | %s | %s | %.1f µs |\n", r.name, results[i].rps, results[i].p50, results[i].p99,
+			float64(results[i].cpuPerReq)/float64(time.Microsecond))
 	}
 	fmt.Fprintf(&out, "\nnginx/ingress throughput: %.2f× without access logs, %.2f× with them (target ≤ 1.5×)\n",
 		results[1].rps/results[2].rps, results[4].rps/results[5].rps)
+	fmt.Fprintf(&out, "ingress/nginx CPU per request: %.2f× without access logs, %.2f× with them\n",
+		float64(results[2].cpuPerReq)/float64(results[1].cpuPerReq), float64(results[5].cpuPerReq)/float64(results[4].cpuPerReq))
+	out.WriteString("(CPU per request: user+system time of the nginx processes, or of this whole test process for the Go rows, over the requests wrk counted)\n")
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(&out, "load average after the runs: %s", la)
 	}
@@ -248,8 +279,44 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startNginx runs nginx with conf until the test ends and waits for port to accept.
-func startNginx(t *testing.T, bin, dir, name, conf string, port int) {
+// cpuTime returns the user+system CPU time of a process and its children (0: this process).
+func cpuTime(pid int) time.Duration {
+	var total time.Duration
+	read := func(path string) (ppid int, cpu time.Duration) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return -1, 0
+		}
+		// After "pid (comm) ": state ppid ... utime(14) stime(15), in clock ticks (100/s).
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b)[i+1:])
+		if len(f) < 13 {
+			return -1, 0
+		}
+		ppid, _ = strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return ppid, time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	if pid == 0 {
+		_, cpu := read("/proc/self/stat")
+		return cpu
+	}
+	_, total = read(fmt.Sprintf("/proc/%d/stat", pid))
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if p, err := strconv.Atoi(e.Name()); err == nil && p != pid {
+			if ppid, cpu := read("/proc/" + e.Name() + "/stat"); ppid == pid {
+				total += cpu
+			}
+		}
+	}
+	return total
+}
+
+// startNginx runs nginx with conf until the test ends, waits for port to accept, and
+// returns the master's pid.
+func startNginx(t *testing.T, bin, dir, name, conf string, port int) int {
 	t.Helper()
 	path := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -269,7 +336,7 @@ func startNginx(t *testing.T, bin, dir, name, conf string, port int) {
 		conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			conn.Close()
-			return
+			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(dir, name+"-error.log"))
@@ -280,12 +347,15 @@ func startNginx(t *testing.T, bin, dir, name, conf string, port int) {
 }
 
 type wrkResult struct {
-	rps      float64
-	p50, p99 string
+	rps       float64
+	p50, p99  string
+	requests  int64
+	cpuPerReq time.Duration
 }
 
 var (
 	rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqRE = regexp.MustCompile(`(\d+) requests in`)
 	p50RE = regexp.MustCompile(`\n\s+50%\s+(\S+)`)
 	p99RE = regexp.MustCompile(`\n\s+99%\s+(\S+)`)
 )
@@ -312,6 +382,9 @@ func runWrk(t *testing.T, bin, url, threads, conns, duration string) wrkResult {
 		t.Fatal(errors.New("wrk printed no Requests/sec:\n" + string(out)))
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := reqRE.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
 	if m := p50RE.FindSubmatch(out); m != nil {
 		r.p50 = string(m[1])
 	}

@@ -395,8 +395,13 @@ func TestIngress(t *testing.T) {
 				t.Errorf("retry request %d: %+v %v", i, r, err)
 			}
 		}
-		if !strings.Contains(logs.String(), "upstream="+endpointIP+":") || !strings.Contains(logs.String(), "host=b.example path=/api/x status=200") {
-			t.Errorf("no access log lines:\n%s", logs.String())
+		// The line of a request is written once its response is complete: poll.
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), "upstream="+endpointIP+":") || !strings.Contains(logs.String(), "host=b.example path=/api/x status=200") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no access log lines:\n%s", logs.String())
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
 		}
 	})
 

@@ -62,6 +62,7 @@ type reqState struct {
 	be       *backend
 	first    int    // index of the first endpoint tried
 	upstream string // endpoint of the last attempt
+	scheme   string // of the listener
 	err      error
 }
 
@@ -76,6 +77,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = xff
 	}
 	pr.SetXForwarded()
+	// Connections the fast path handed over are not *tls.Conn any more, so In.TLS is nil
+	// on them: the listener says which scheme it is.
+	pr.Out.Header.Set("X-Forwarded-Proto", st.scheme)
 }
 
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
@@ -135,49 +139,130 @@ func retryable(req *http.Request, err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// serveHTTP routes a request by the current table and proxies it.
-func (c *Controller) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// serveHTTP routes a request by the current table and proxies it with the ReverseProxy:
+// the requests the fast path hands over, and HTTP/2.
+func (c *Controller) serveHTTP(w http.ResponseWriter, r *http.Request, scheme string) {
+	ent := accessEntry{method: r.Method, host: r.Host, path: r.URL.Path, remote: r.RemoteAddr, start: time.Now()}
 	lw := &logWriter{ResponseWriter: w}
 	t := c.table.Load()
 	_, be := t.match(normalizeHost(r.Host), cleanPath(r.URL.Path))
-	var st *reqState
 	switch {
 	case be == nil:
 		lw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		lw.WriteHeader(http.StatusNotFound)
 		io.WriteString(lw, "404 page not found\n")
 	case len(be.endpoints) == 0:
+		ent.backend = be.key
 		lw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		lw.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(lw, "503 service unavailable: "+be.problem+"\n")
 	default:
-		st = &reqState{be: be}
+		ent.backend = be.key
+		st := &reqState{be: be, scheme: scheme}
 		st.upstream, st.first = be.pick()
 		c.proxy.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		ent.upstream, ent.err = st.upstream, st.err
 	}
-	if !c.log.Enabled(r.Context(), slog.LevelInfo) {
-		return
+	ent.status = lw.status
+	if ent.status == 0 {
+		ent.status = http.StatusOK
 	}
-	status := lw.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	attrs := []slog.Attr{
-		slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
-		slog.Int("status", status), slog.Int64("bytes", lw.bytes), slog.Duration("duration", time.Since(start)),
-		slog.String("remote", r.RemoteAddr),
-	}
-	if be != nil {
-		attrs = append(attrs, slog.String("backend", be.key))
-	}
-	if st != nil {
-		attrs = append(attrs, slog.String("upstream", st.upstream))
-		if st.err != nil {
-			attrs = append(attrs, slog.String("err", st.err.Error()))
+	ent.bytes = lw.bytes
+	c.accessLog(&ent)
+}
+
+// accessEntry is what an access log line tells.
+type accessEntry struct {
+	method, host, path, remote string
+	backend, upstream          string
+	status                     int
+	bytes                      int64
+	start                      time.Time
+	err                        error
+}
+
+// accessLog writes one line per request at Info level.
+func (c *Controller) accessLog(e *accessEntry) {
+	log := c.access
+	if log == nil {
+		log = c.log
+		if !log.Enabled(context.Background(), slog.LevelInfo) {
+			return
 		}
 	}
-	c.log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("method", e.method), slog.String("host", e.host), slog.String("path", e.path),
+		slog.Int("status", e.status), slog.Int64("bytes", e.bytes), slog.Duration("duration", time.Since(e.start)),
+		slog.String("remote", e.remote),
+	)
+	if e.backend != "" {
+		attrs = append(attrs, slog.String("backend", e.backend))
+	}
+	if e.upstream != "" {
+		attrs = append(attrs, slog.String("upstream", e.upstream))
+	}
+	if e.err != nil {
+		attrs = append(attrs, slog.String("err", e.err.Error()))
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+// bufferedLog gathers log lines and writes them in batches.
+type bufferedLog struct {
+	mu    sync.Mutex
+	buf   []byte
+	spare []byte
+
+	wmu sync.Mutex // serialises writes to w
+	w   io.Writer
+}
+
+const (
+	accessLogBuffer = 64 << 10
+	accessLogFlush  = 100 * time.Millisecond
+)
+
+func (b *bufferedLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.buf = append(b.buf, p...)
+	full := len(b.buf) >= accessLogBuffer
+	b.mu.Unlock()
+	if full {
+		b.flush()
+	}
+	return len(p), nil
+}
+
+// flush writes what was gathered.
+func (b *bufferedLog) flush() {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.mu.Lock()
+	out := b.buf
+	b.buf = b.spare[:0]
+	b.mu.Unlock()
+	if len(out) > 0 {
+		b.w.Write(out)
+	}
+	if cap(out) <= 4*accessLogBuffer {
+		b.spare = out[:0]
+	} else {
+		b.spare = nil
+	}
+}
+
+func (b *bufferedLog) flushLoop(ctx context.Context) {
+	tick := time.NewTicker(accessLogFlush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			b.flush()
+		}
+	}
 }
 
 // logWriter records the status and size of a response. It passes Flush and Hijack through

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -36,6 +37,10 @@ const retryDelay = time.Second
 type Config struct {
 	// Client reads Services.
 	Client kubernetes.Interface
+	// Informers, when set, is an informer factory shared with the node's other
+	// components: Services come from it instead of a watch of Run's own. Its owner shuts
+	// it down.
+	Informers informers.SharedInformerFactory
 	// NodeName is this node's name, as in the Services' node annotation.
 	NodeName string
 	// Interface is the dummy link the addresses go on (default DefaultInterface), created when
@@ -80,7 +85,11 @@ func Run(ctx context.Context, cfg Config) error {
 	defer h.Close()
 	a := &announcer{h: h, name: cfg.Interface, node: cfg.NodeName, log: log}
 
-	factory := informers.NewSharedInformerFactory(cfg.Client, 0)
+	factory := cfg.Informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTransform(stripManagedFields))
+		defer factory.Shutdown()
+	}
 	svcInformer := factory.Core().V1().Services()
 	a.services = svcInformer.Lister()
 	kick := make(chan struct{}, 1)
@@ -90,14 +99,15 @@ func Run(ctx context.Context, cfg Config) error {
 		default:
 		}
 	}
-	if _, err := svcInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := svcInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: poke, UpdateFunc: func(_, cur any) { poke(cur) }, DeleteFunc: poke,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("lbannounce: adding event handler: %w", err)
 	}
+	defer func() { _ = svcInformer.Informer().RemoveEventHandler(reg) }()
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInformer.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
 		return nil
 	}
 	log.Info("Announcing load-balancer addresses", "node", cfg.NodeName)
@@ -267,4 +277,13 @@ func (a *announcer) cleanup() error {
 		return fmt.Errorf("deleting %s: %w", a.name, err)
 	}
 	return nil
+}
+
+// stripManagedFields is an informer transform that drops objects' managedFields, which
+// the announcer never reads.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok && o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
 }

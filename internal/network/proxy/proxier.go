@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -32,6 +33,10 @@ const routeLocalnetSysctl = "/proc/sys/net/ipv4/conf/all/route_localnet"
 type Config struct {
 	// Client reads Services and EndpointSlices (through informers).
 	Client kubernetes.Interface
+	// Informers, when set, is an informer factory shared with the node's other
+	// components: the proxy takes its Services and EndpointSlices from it instead of
+	// watching them itself. Its owner shuts it down.
+	Informers informers.SharedInformerFactory
 	// NodeName identifies this node's endpoints (Local traffic policies).
 	NodeName string
 	// NodeIPs, when set, are the addresses that accept NodePort traffic, besides
@@ -118,7 +123,18 @@ func New(cfg Config) (*Proxier, error) {
 // Synced is closed once the rules were first written.
 func (p *Proxier) Synced() <-chan struct{} { return p.synced }
 
-const serviceIndex = "service"
+// serviceIndex indexes EndpointSlices by their Service; the name is the proxy's own, as
+// the informer may be shared.
+const serviceIndex = "proxy-service"
+
+// stripManagedFields is an informer transform that drops objects' managedFields, which
+// the proxy never reads.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok && o.GetManagedFields() != nil {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
+}
 
 func sliceServiceIndex(obj any) ([]string, error) {
 	s, ok := obj.(*discovery.EndpointSlice)
@@ -192,28 +208,37 @@ func (p *Proxier) Run(ctx context.Context) error {
 	}
 	defer func() { _ = prog.close() }()
 
-	factory := informers.NewSharedInformerFactory(p.cfg.Client, 0)
+	factory := p.cfg.Informers
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	defer stopInformers()
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(p.cfg.Client, 0, informers.WithTransform(stripManagedFields))
+		defer factory.Shutdown()
+	} else {
+		informerCtx = ctx // shared: they outlive the proxy
+	}
 	svcInf := factory.Core().V1().Services().Informer()
 	sliceInf := factory.Discovery().V1().EndpointSlices().Informer()
 	if err := sliceInf.AddIndexers(cache.Indexers{serviceIndex: sliceServiceIndex}); err != nil {
 		return fmt.Errorf("proxy: endpointslice index: %w", err)
 	}
-	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	svcReg, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: p.onService, UpdateFunc: func(_, n any) { p.onService(n) }, DeleteFunc: p.onService,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("proxy: service handler: %w", err)
 	}
-	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	defer func() { _ = svcInf.RemoveEventHandler(svcReg) }()
+	sliceReg, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: p.onSlice, UpdateFunc: p.onSliceUpdate, DeleteFunc: p.onSlice,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("proxy: endpointslice handler: %w", err)
 	}
+	defer func() { _ = sliceInf.RemoveEventHandler(sliceReg) }()
 	p.services, p.slices = svcInf.GetIndexer(), sliceInf.GetIndexer()
-	informerCtx, stopInformers := context.WithCancel(ctx)
-	defer stopInformers()
 	factory.Start(informerCtx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), svcReg.HasSynced, sliceReg.HasSynced) {
 		return ctx.Err()
 	}
 	p.log.Info("service proxy started", "node", p.cfg.NodeName, "minSyncInterval", p.cfg.MinSyncInterval)
@@ -221,6 +246,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 	p.loop(ctx, prog)
 
 	stopInformers()
+	_ = svcInf.RemoveEventHandler(svcReg)
+	_ = sliceInf.RemoveEventHandler(sliceReg)
 	if err := prog.deleteTable(); err != nil {
 		p.log.Error("cannot remove nftables table", "err", err)
 		return fmt.Errorf("proxy: shutdown: %w", err)

@@ -26,6 +26,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 )
 
 // controllerKind is the kind of the objects this controller owns Jobs for.
@@ -165,15 +167,9 @@ func (c *Controller) enqueue(obj any) {
 
 // jobChanged enqueues the CronJob controlling the Job, if any.
 func (c *Controller) jobChanged(obj any) {
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllerutil.FromEvent[*batchv1.Job](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if job, ok = tombstone.Obj.(*batchv1.Job); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(job)
 	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {

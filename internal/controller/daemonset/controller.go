@@ -170,14 +170,8 @@ func (c *Controller) deleteDS(obj any) {
 
 // resolveControllerRef returns the DaemonSet ref names, if it exists with ref's UID.
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	ds, err := c.dsLister.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
+	owner, _ := controllerutil.ResolveControllerRef(ref, controllerKind, c.dsLister.DaemonSets(namespace).Get)
+	return owner
 }
 
 // selecting returns the DaemonSets in namespace whose selector matches lbls.
@@ -186,15 +180,7 @@ func (c *Controller) selecting(namespace string, lbls map[string]string) []*apps
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.DaemonSet
-	for _, ds := range all {
-		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(lbls)) {
-			continue
-		}
-		out = append(out, ds)
-	}
-	return out
+	return controllerutil.Selecting(all, func(o *appsv1.DaemonSet) *metav1.LabelSelector { return o.Spec.Selector }, lbls)
 }
 
 func (c *Controller) addPod(obj any) {
@@ -258,17 +244,10 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.FromEvent[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %#v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %#v", obj))
-			return
-		}
+		utilruntime.HandleError(fmt.Errorf("deleted object is not a pod: %#v", obj))
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {

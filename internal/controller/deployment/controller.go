@@ -133,14 +133,8 @@ func (c *Controller) updateDeployment(old, cur any) {
 
 // resolveControllerRef returns the Deployment ref names, if it exists with ref's UID.
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	d, err := c.dLister.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
+	owner, _ := controllerutil.ResolveControllerRef(ref, controllerKind, c.dLister.Deployments(namespace).Get)
+	return owner
 }
 
 // deploymentsSelecting returns the Deployments whose selector matches the (orphan) ReplicaSet.
@@ -149,15 +143,7 @@ func (c *Controller) deploymentsSelecting(rs *appsv1.ReplicaSet) []*appsv1.Deplo
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.Deployment
-	for _, d := range all {
-		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(rs.Labels)) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
+	return controllerutil.Selecting(all, func(o *appsv1.Deployment) *metav1.LabelSelector { return o.Spec.Selector }, rs.Labels)
 }
 
 func (c *Controller) addRS(obj any) {
@@ -203,15 +189,9 @@ func (c *Controller) updateRS(old, cur any) {
 }
 
 func (c *Controller) deleteRS(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := controllerutil.FromEvent[*appsv1.ReplicaSet](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = tombstone.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
 		if d := c.resolveControllerRef(rs.Namespace, ref); d != nil {
@@ -222,15 +202,9 @@ func (c *Controller) deleteRS(obj any) {
 
 // deletePod wakes a Recreate Deployment up when one of its old pods is gone.
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.FromEvent[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {

@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 )
 
 // ignored reports whether a resource is never collected (as in Kubernetes: events are too
@@ -192,6 +194,10 @@ func (c *Controller) syncMonitors(ctx context.Context) error {
 			continue
 		}
 		inf := metadatainformer.NewFilteredMetadataInformer(c.meta, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+		// The graph needs owner references, not managedFields (often most of the metadata).
+		if err := inf.SetTransform(controllerutil.StripManagedFields); err != nil {
+			return err
+		}
 		reg, herr := inf.AddEventHandler(c.handler(gvk))
 		if herr != nil {
 			return herr

@@ -162,15 +162,9 @@ func (c *Controller) updateJob(old, cur any) {
 }
 
 func (c *Controller) deleteJob(obj any) {
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllerutil.FromEvent[*batchv1.Job](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if job, ok = tombstone.Obj.(*batchv1.Job); !ok {
-			return
-		}
+		return
 	}
 	key, err := cache.MetaNamespaceKeyFunc(job)
 	if err != nil {
@@ -198,14 +192,8 @@ func (c *Controller) enqueueOrphan(p *corev1.Pod) {
 
 // resolveControllerRef returns the Job ref names, if it exists with ref's UID.
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *batchv1.Job {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	job, err := c.jobLister.Jobs(namespace).Get(ref.Name)
-	if err != nil || job.UID != ref.UID {
-		return nil
-	}
-	return job
+	owner, _ := controllerutil.ResolveControllerRef(ref, controllerKind, c.jobLister.Jobs(namespace).Get)
+	return owner
 }
 
 // jobsSelecting returns the Jobs whose selector matches the (orphan) pod.
@@ -214,15 +202,7 @@ func (c *Controller) jobsSelecting(pod *corev1.Pod) []*batchv1.Job {
 	if err != nil {
 		return nil
 	}
-	var out []*batchv1.Job
-	for _, job := range all {
-		sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, job)
-	}
-	return out
+	return controllerutil.Selecting(all, func(o *batchv1.Job) *metav1.LabelSelector { return o.Spec.Selector }, pod.Labels)
 }
 
 // jobOf returns the key of the pod's controlling Job, or "" when it has none we know.
@@ -292,17 +272,10 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.FromEvent[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %#v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %#v", obj))
-			return
-		}
+		utilruntime.HandleError(fmt.Errorf("deleted object is not a pod: %#v", obj))
+		return
 	}
 	c.podGone(pod, true)
 }

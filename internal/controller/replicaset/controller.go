@@ -179,14 +179,8 @@ func (c *Controller) wake(rs *appsv1.ReplicaSet, key string) {
 
 // resolveControllerRef returns the ReplicaSet ref names, if it exists with ref's UID.
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
+	owner, _ := controllerutil.ResolveControllerRef(ref, controllerKind, c.rsLister.ReplicaSets(namespace).Get)
+	return owner
 }
 
 // replicaSetsSelecting returns the ReplicaSets whose selector matches the (orphan) pod.
@@ -195,15 +189,7 @@ func (c *Controller) replicaSetsSelecting(pod *corev1.Pod) []*appsv1.ReplicaSet 
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.ReplicaSet
-	for _, rs := range all {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		out = append(out, rs)
-	}
-	return out
+	return controllerutil.Selecting(all, func(o *appsv1.ReplicaSet) *metav1.LabelSelector { return o.Spec.Selector }, pod.Labels)
 }
 
 func (c *Controller) addPod(obj any) {
@@ -280,17 +266,10 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.FromEvent[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			utilruntime.HandleError(fmt.Errorf("couldn't get object from tombstone %#v", obj))
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			utilruntime.HandleError(fmt.Errorf("tombstone contained object that is not a pod %#v", obj))
-			return
-		}
+		utilruntime.HandleError(fmt.Errorf("deleted object is not a pod: %#v", obj))
+		return
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {

@@ -139,14 +139,8 @@ func (c *Controller) deleteSet(obj any) { c.enqueue(obj) }
 
 // resolveControllerRef returns the StatefulSet ref names, if it exists with ref's UID.
 func (c *Controller) resolveControllerRef(namespace string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	set, err := c.setLister.StatefulSets(namespace).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
+	owner, _ := controllerutil.ResolveControllerRef(ref, controllerKind, c.setLister.StatefulSets(namespace).Get)
+	return owner
 }
 
 // selecting returns the StatefulSets in namespace whose selector matches lbls.
@@ -155,15 +149,7 @@ func (c *Controller) selecting(namespace string, lbls map[string]string) []*apps
 	if err != nil {
 		return nil
 	}
-	var out []*appsv1.StatefulSet
-	for _, set := range all {
-		sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(lbls)) {
-			continue
-		}
-		out = append(out, set)
-	}
-	return out
+	return controllerutil.Selecting(all, func(o *appsv1.StatefulSet) *metav1.LabelSelector { return o.Spec.Selector }, lbls)
 }
 
 func (c *Controller) addPod(obj any) {
@@ -212,15 +198,9 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.FromEvent[*corev1.Pod](obj)
 	if !ok {
-		tombstone, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tombstone.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		if set := c.resolveControllerRef(pod.Namespace, ref); set != nil {

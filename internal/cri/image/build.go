@@ -168,6 +168,13 @@ func busyboxLayer(bb string) (v1.Layer, error) {
 	return l, nil
 }
 
+// forgetBase empties baseCache.
+func forgetBase() {
+	baseCache.Lock()
+	defer baseCache.Unlock()
+	baseCache.layers = nil
+}
+
 func layerFromBytes(data []byte) (v1.Layer, error) {
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(data)), nil

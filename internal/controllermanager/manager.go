@@ -27,6 +27,7 @@ import (
 	"github.com/kijabi/kijabi/internal/controller/namespace"
 	"github.com/kijabi/kijabi/internal/controller/nodeipam"
 	"github.com/kijabi/kijabi/internal/controller/nodelifecycle"
+	"github.com/kijabi/kijabi/internal/controller/podautoscaler"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
 	"github.com/kijabi/kijabi/internal/controller/servicelb"
@@ -135,6 +136,7 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 			servicelb.WithPool(cfg.ServiceLBPool)),
 	}
 	controllers["clusterrole-aggregation"] = clusterroleaggregation.New(client, factory.Rbac().V1().ClusterRoles())
+	controllers["horizontalpodautoscaling"] = podautoscaler.New(client, factory.Autoscaling().V2().HorizontalPodAutoscalers())
 	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
 		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
 		factory.Apps().V1().StatefulSets())

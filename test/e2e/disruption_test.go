@@ -116,3 +116,36 @@ func podIsReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// TestAutoscalerBounds: `kubectl autoscale` keeps a Deployment within its bounds (there are
+// no resource metrics to scale on yet) and reports it in the autoscaler's status.
+func TestAutoscalerBounds(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 1})
+	k := &kubectlSession{t: t, s: s, dir: t.TempDir()}
+	ctx := context.Background()
+
+	k.run("create", "deployment", "api", "--image=kijabi.local/busybox", "--replicas=1")
+	k.run("autoscale", "deployment/api", "--min=2", "--max=3", "--cpu=80%")
+	replicas := func(want int32) {
+		t.Helper()
+		poll(t, 60*time.Second, "deployment replicas", func() (bool, error) {
+			d, err := s.Client.AppsV1().Deployments("default").Get(ctx, "api", metav1.GetOptions{})
+			return err == nil && *d.Spec.Replicas == want && d.Status.Replicas == want, err
+		})
+	}
+	replicas(2)
+	poll(t, 30*time.Second, "autoscaler status", func() (bool, error) {
+		hpa, err := s.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "api", metav1.GetOptions{})
+		return err == nil && hpa.Status.CurrentReplicas == 2 && hpa.Status.DesiredReplicas == 2 && hpa.Status.LastScaleTime != nil, err
+	})
+	out := k.run("get", "hpa", "api")
+	wantMatch(t, "kubectl get hpa", out, `^api\s+Deployment/api\s+cpu: <unknown>/80%\s+2\s+3\s+2\s+\d+s$`)
+	out = k.run("describe", "hpa", "api")
+	wantMatch(t, "kubectl describe hpa", out, `SuccessfulRescale\s+.*New size: 2; reason: Current number of replicas below Spec.MinReplicas`,
+		`ScalingActive\s+False\s+FailedGetResourceMetric`)
+
+	// Scaled past the maximum by hand, it is brought back at the next sync.
+	k.run("scale", "deployment/api", "--replicas=5")
+	replicas(3)
+}

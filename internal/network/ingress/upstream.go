@@ -719,23 +719,7 @@ func (r *relay) body() error {
 	case r.chunked:
 		return r.chunks()
 	case r.cl >= 0:
-		for n := r.cl; n > 0; {
-			if err := r.need(1); err != nil {
-				return fmt.Errorf("response body: %w", err)
-			}
-			k := int(min(int64(br.Buffered()), n))
-			b, _ := br.Peek(k)
-			r.out = append(r.out, b...)
-			br.Discard(k)
-			n -= int64(k)
-			r.ent.bytes += int64(k)
-			if len(r.out) >= flushAt {
-				if err := r.flush(); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return r.copyBody(r.cl, "response body")
 	default:
 		// Until the endpoint closes; to the client in chunks.
 		for {
@@ -781,9 +765,31 @@ func (r *relay) line() ([]byte, error) {
 	}
 }
 
+// copyBody passes the next n body bytes from the endpoint on to the client, flushing as the
+// output fills; what names the body in errors.
+func (r *relay) copyBody(n int64, what string) error {
+	br := r.uc.br
+	for n > 0 {
+		if err := r.need(1); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		k := int(min(int64(br.Buffered()), n))
+		b, _ := br.Peek(k)
+		r.out = append(r.out, b...)
+		br.Discard(k)
+		n -= int64(k)
+		r.ent.bytes += int64(k)
+		if len(r.out) >= flushAt {
+			if err := r.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // chunks passes a chunked body on as it comes: chunk lines, data and trailers as sent.
 func (r *relay) chunks() error {
-	br := r.uc.br
 	for {
 		l, err := r.line()
 		if err != nil {
@@ -804,21 +810,8 @@ func (r *relay) chunks() error {
 				}
 			}
 		}
-		for n := size; n > 0; {
-			if err := r.need(1); err != nil {
-				return fmt.Errorf("chunked response body: %w", err)
-			}
-			k := int(min(int64(br.Buffered()), n))
-			b, _ := br.Peek(k)
-			r.out = append(r.out, b...)
-			br.Discard(k)
-			n -= int64(k)
-			r.ent.bytes += int64(k)
-			if len(r.out) >= flushAt {
-				if err := r.flush(); err != nil {
-					return err
-				}
-			}
+		if err := r.copyBody(size, "chunked response body"); err != nil {
+			return err
 		}
 		if l, err := r.line(); err != nil || len(l) != 0 {
 			return errors.New("chunked response body: no line end after chunk data")

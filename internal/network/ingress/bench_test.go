@@ -125,22 +125,10 @@ events { worker_connections 4096; }
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	t.Cleanup(func() { logFile.Close() }) // after the controllers stop (cleanups run last first)
 	var level slog.LevelVar
 	level.Set(slog.LevelWarn)
-	c, err := ingress.New(ingress.Config{
-		Client: s.Client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-		Log:         slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: &level})),
-		DialContext: loopbackDial,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-c.Ready()
+	c := runIngress(t, ingress.Config{Client: s.Client, Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: &level}))})
 	ing := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: ns},
 		Spec: networkingv1.IngressSpec{
@@ -148,7 +136,7 @@ events { worker_connections 4096; }
 			Rules:            []networkingv1.IngressRule{rule("bench.example", prefix("/", "bench"))},
 		},
 	}
-	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(context.Background(), ing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	httpAddr, _ := c.Addrs()
@@ -158,19 +146,9 @@ events { worker_connections 4096; }
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bufLogFile.Close()
-	c2, err := ingress.New(ingress.Config{
-		Client: s.Client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-		Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn})), AccessLog: bufLogFile,
-		DialContext: loopbackDial,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done2 := make(chan error, 1)
-	go func() { done2 <- c2.Run(ctx) }()
-	defer func() { cancel(); <-done2 }()
-	<-c2.Ready()
+	t.Cleanup(func() { bufLogFile.Close() })
+	c2 := runIngress(t, ingress.Config{Client: s.Client, AccessLog: bufLogFile,
+		Log: slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	httpAddr2, _ := c2.Addrs()
 	eventually(t, clientTo(httpAddr2, nil), "http://bench.example/", func(r result) bool { return r.status == 200 })
 

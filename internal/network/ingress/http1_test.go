@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -213,22 +212,8 @@ func TestHTTP1(t *testing.T) {
 	})
 	exposeEndpoints(t, client, "raw", rawPort)
 
-	certPEM, keyPEM, roots := selfSigned(t, "h.example")
-	if _, err := client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "h-tls", Namespace: ns},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	logs := &syncBuffer{}
-	c := startIngress(t, client, logs)
-	defer func() {
-		if t.Failed() {
-			t.Logf("controller log:\n%s", logs.String())
-		}
-	}()
+	roots := tlsSecret(t, client, "h-tls", "h.example")
+	c, logs := startIngress(t, client)
 	httpAddr, httpsAddr := c.Addrs()
 	ing := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: "http1", Namespace: ns},
@@ -558,24 +543,15 @@ func TestBufferedAccessLog(t *testing.T) {
 	s := testserver.Start(t)
 	backend(t, s.Client, "logged", echo("logged"))
 	logs, access := &syncBuffer{}, &syncBuffer{}
-	c, err := ingress.New(ingress.Config{
-		Client: s.Client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-		Log:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		AccessLog: access, Debounce: 20 * time.Millisecond, DialContext: loopbackDial,
+	c := runIngress(t, ingress.Config{
+		Client: s.Client, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		AccessLog: access, Debounce: 20 * time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-c.Ready()
 	ing := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: "logged", Namespace: ns},
 		Spec:       networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{rule("log.example", prefix("/", "logged"))}},
 	}
-	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+	if _, err := s.Client.NetworkingV1().Ingresses(ns).Create(context.Background(), ing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	httpAddr, _ := c.Addrs()

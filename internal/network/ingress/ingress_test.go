@@ -74,16 +74,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startIngress runs a controller on loopback ports until the test ends.
-func startIngress(t *testing.T, client kubernetes.Interface, logs io.Writer) *ingress.Controller {
+// runIngress runs a controller with cfg until the test ends; it listens on loopback ports
+// and dials test endpoints (endpointIP) on loopback unless cfg says otherwise.
+func runIngress(t *testing.T, cfg ingress.Config) *ingress.Controller {
 	t.Helper()
-	c, err := ingress.New(ingress.Config{
-		Client: client, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0",
-		StatusAddresses: func() []string { return []string{"127.0.0.1", "node.example"} },
-		Log:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Debounce:        20 * time.Millisecond,
-		DialContext:     loopbackDial,
-	})
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr, cfg.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
+	if cfg.DialContext == nil {
+		cfg.DialContext = loopbackDial
+	}
+	c, err := ingress.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +105,40 @@ func startIngress(t *testing.T, client kubernetes.Interface, logs io.Writer) *in
 		t.Fatal("ingress controller not ready")
 	}
 	return c
+}
+
+// startIngress runs a controller as the tests' cluster would, logging (access log included)
+// into the returned buffer, which is shown if the test fails.
+func startIngress(t *testing.T, client kubernetes.Interface) (*ingress.Controller, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller log:\n%s", logs.String())
+		}
+	})
+	c := runIngress(t, ingress.Config{
+		Client:          client,
+		StatusAddresses: func() []string { return []string{"127.0.0.1", "node.example"} },
+		Log:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Debounce:        20 * time.Millisecond,
+	})
+	return c, logs
+}
+
+// tlsSecret stores a self-signed certificate for host as the TLS Secret name and returns
+// the pool that trusts it.
+func tlsSecret(t *testing.T, client kubernetes.Interface, name, host string) *x509.CertPool {
+	t.Helper()
+	certPEM, keyPEM, roots := selfSigned(t, host)
+	if _, err := client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return roots
 }
 
 // exposeEndpoints makes a selector-less Service (port 80 named http) whose EndpointSlice
@@ -304,22 +339,8 @@ func TestIngress(t *testing.T) {
 	t.Cleanup(live.Close)
 	exposeEndpoints(t, client, "svc-retry", deadPort, live.Listener.Addr().(*net.TCPAddr).Port)
 
-	certPEM, keyPEM, roots := selfSigned(t, "a.example")
-	if _, err := client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "a-tls", Namespace: ns},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	logs := &syncBuffer{}
-	c := startIngress(t, client, logs)
-	defer func() {
-		if t.Failed() {
-			t.Logf("controller log:\n%s", logs.String())
-		}
-	}()
+	roots := tlsSecret(t, client, "a-tls", "a.example")
+	c, logs := startIngress(t, client)
 	httpAddr, httpsAddr := c.Addrs()
 	plain, secure := clientTo(httpAddr, nil), clientTo(httpsAddr, roots)
 
@@ -513,7 +534,7 @@ func TestIngressClassKeepsUserEdits(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startIngress(t, s.Client, io.Discard)
+	startIngress(t, s.Client)
 	class, err := s.Client.NetworkingV1().IngressClasses().Get(ctx, "kijabi", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -525,7 +546,7 @@ func TestIngressClassKeepsUserEdits(t *testing.T) {
 	if _, err := s.Client.NetworkingV1().IngressClasses().Update(ctx, class, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startIngress(t, s.Client, io.Discard)
+	startIngress(t, s.Client)
 	class, err = s.Client.NetworkingV1().IngressClasses().Get(ctx, "kijabi", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -128,31 +128,67 @@ func Start(t testing.TB, opts ...Options) *Server {
 
 var klogOnce sync.Once
 
+// Tool is a program built once per test process from a Go package of this module (or one of
+// its tool dependencies) and removed when the process ends through Main.
+type Tool struct {
+	pkg, name string
+
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// NewTool describes the program built from pkg, named name.
+func NewTool(pkg, name string) *Tool { return &Tool{pkg: pkg, name: name} }
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildOut  []byte
+	toolsMu  sync.Mutex
+	toolDirs []string
 )
+
+// Path builds the tool on first use and returns its path.
+func (tl *Tool) Path(t testing.TB) string {
+	t.Helper()
+	tl.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kijabi-test-"+tl.name)
+		if err != nil {
+			tl.err = err
+			return
+		}
+		toolsMu.Lock()
+		toolDirs = append(toolDirs, dir)
+		toolsMu.Unlock()
+		tl.path = filepath.Join(dir, tl.name)
+		cmd := exec.Command("go", "build", "-o", tl.path, tl.pkg)
+		cmd.Dir = moduleRoot()
+		tl.out, tl.err = cmd.CombinedOutput()
+	})
+	if tl.err != nil {
+		t.Fatalf("building %s: %v\n%s", tl.name, tl.err, tl.out)
+	}
+	return tl.path
+}
+
+// Main runs a package's tests and then removes every tool built for them: a package whose tests
+// call Binary or a Tool has `func TestMain(m *testing.M) { testserver.Main(m) }`, so runs leave
+// no 170 MB binaries behind.
+func Main(m *testing.M) {
+	code := m.Run()
+	toolsMu.Lock()
+	for _, dir := range toolDirs {
+		os.RemoveAll(dir)
+	}
+	toolsMu.Unlock()
+	os.Exit(code)
+}
+
+var kijabiTool = NewTool("./cmd/kijabi", "kijabi")
 
 // Binary builds the kijabi binary once per test process and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kijabi-test-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kijabi")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kijabi")
-		cmd.Dir = moduleRoot()
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("building kijabi: %v\n%s", buildErr, buildOut)
-	}
-	return binPath
+	return kijabiTool.Path(t)
 }
 
 func moduleRoot() string {

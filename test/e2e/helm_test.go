@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,31 +17,12 @@ import (
 	"github.com/kijabi/kijabi/internal/testserver"
 )
 
-var (
-	helmOnce sync.Once
-	helmPath string
-	helmErr  error
-	helmOut  []byte
-)
+var helmTool = testserver.NewTool("helm.sh/helm/v3/cmd/helm", "helm")
 
 // helmBinary builds Helm (a Go tool dependency of the module) once per test process.
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	helmOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kijabi-test-helm")
-		if err != nil {
-			helmErr = err
-			return
-		}
-		helmPath = filepath.Join(dir, "helm")
-		cmd := exec.Command("go", "build", "-o", helmPath, "helm.sh/helm/v3/cmd/helm")
-		cmd.Dir = filepath.Join("..", "..")
-		helmOut, helmErr = cmd.CombinedOutput()
-	})
-	if helmErr != nil {
-		t.Fatalf("building helm: %v\n%s", helmErr, helmOut)
-	}
-	return helmPath
+	return helmTool.Path(t)
 }
 
 type helmRunner struct {

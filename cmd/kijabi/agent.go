@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kijabi/kijabi/internal/procmem"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -113,6 +114,7 @@ func newAgentCommand() *cobra.Command {
 					return err
 				}
 			}
+			procmem.TrimAfterStart(cmd.Context(), cfg.Log)
 			return agent.Run(cmd.Context(), cfg)
 		},
 	}

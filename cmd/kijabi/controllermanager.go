@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kijabi/kijabi/internal/procmem"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -20,8 +21,10 @@ func newControllerManagerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			log := newLogger(logLevel)
+			procmem.TrimAfterStart(cmd.Context(), log)
 			return controllermanager.Run(cmd.Context(), controllermanager.Config{
-				REST: rc, Workers: workers, LeaderElection: leaderElect, Log: newLogger(logLevel),
+				REST: rc, Workers: workers, LeaderElection: leaderElect, Log: log,
 			})
 		},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kijabi/kijabi/internal/procmem"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -19,7 +20,9 @@ func newSchedulerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return server.RunScheduler(cmd.Context(), rc, leaderElect, newLogger(logLevel))
+			log := newLogger(logLevel)
+			procmem.TrimAfterStart(cmd.Context(), log)
+			return server.RunScheduler(cmd.Context(), rc, leaderElect, log)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig of the API server")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kijabi/kijabi/internal/procmem"
 	"net"
 	"strings"
 	"time"
@@ -121,6 +122,7 @@ func runControlPlane(cmd *cobra.Command, cfg server.Config) error {
 	if err != nil {
 		return err
 	}
+	procmem.TrimAfterStart(ctx, cfg.Log)
 	fmt.Fprintf(cmd.ErrOrStderr(), "kijabi: API server at %s; try: kijabi kubectl --kubeconfig %s get nodes\n", running.URL, running.Kubeconfig)
 	select {
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kijabi/kijabi/internal/procmem"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,10 +40,12 @@ func newSimnodeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := simnode.New(simnode.Config{Client: client, Nodes: nodes, NamePrefix: prefix, Capacity: capacity, Labels: lbls, Log: newLogger(logLevel)})
+			log := newLogger(logLevel)
+			c, err := simnode.New(simnode.Config{Client: client, Nodes: nodes, NamePrefix: prefix, Capacity: capacity, Labels: lbls, Log: log})
 			if err != nil {
 				return err
 			}
+			procmem.TrimAfterStart(cmd.Context(), log)
 			return c.Run(cmd.Context())
 		},
 	}

@@ -133,7 +133,7 @@ func BenchmarkControlLoopScale(b *testing.B) {
 	prof.heap()
 	b.ReportMetric(rssMiB(server.Process.Pid), "server-rss-MiB")
 	// RssFile is mostly etcd's memory-mapped database; RssAnon the Go heap and stacks.
-	b.ReportMetric(statusMiB(server.Process.Pid, "RssFile:"), "server-rss-file-MiB")
+	b.ReportMetric(procStatus(server.Process.Pid)["RssFile"], "server-rss-file-MiB")
 	b.ReportMetric(rssMiB(sim.Process.Pid), "simnode-rss-MiB")
 }
 
@@ -243,19 +243,4 @@ func pollEvery(b *testing.B, interval, timeout time.Duration, what string, cond 
 	if err != nil {
 		b.Fatalf("waiting for %s: %v", what, err)
 	}
-}
-
-// statusMiB reads one of the kB fields of /proc/PID/status, in MiB.
-func statusMiB(pid int, field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

@@ -20,6 +20,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // resourceDef declares one served resource. The server completes it into a *resource.
@@ -39,6 +40,9 @@ type resourceDef struct {
 	// review makes this a create-only resource that is computed, never stored (access and
 	// identity reviews): it answers a request's object from the requesting user.
 	review reviewFunc
+	// view makes this a read-only resource computed per request (resource metrics): get
+	// and list answer from it, nothing is stored.
+	view viewFunc
 }
 
 func all(s ...string) []string { return s }
@@ -158,6 +162,12 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }, review: reviewSelfSubjectRules},
 		{group: "authorization.k8s.io", version: "v1", name: "subjectaccessreviews", kind: "SubjectAccessReview",
 			newObj: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }, review: reviewSubjectAccess},
+		{group: "metrics.k8s.io", version: "v1beta1", name: "nodes", kind: "NodeMetrics",
+			newObj: func() runtime.Object { return &metricsv1beta1.NodeMetrics{} }, newList: func() runtime.Object { return &metricsv1beta1.NodeMetricsList{} },
+			view: viewNodeMetrics},
+		{group: "metrics.k8s.io", version: "v1beta1", name: "pods", kind: "PodMetrics", namespaced: true,
+			newObj: func() runtime.Object { return &metricsv1beta1.PodMetrics{} }, newList: func() runtime.Object { return &metricsv1beta1.PodMetricsList{} },
+			view: viewPodMetrics},
 		{group: "authorization.k8s.io", version: "v1", name: "localsubjectaccessreviews", kind: "LocalSubjectAccessReview", namespaced: true,
 			newObj: func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }, review: reviewLocalSubjectAccess},
 		{group: "apiextensions.k8s.io", version: "v1", name: "customresourcedefinitions", kind: "CustomResourceDefinition", shortNames: all("crd", "crds"),

@@ -75,6 +75,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		}
 		return
 	}
+	if res.view != nil {
+		if err := s.serveView(w, r, res, info); err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	if res.namespaced && info.namespace == "" && info.verb != "list" && info.verb != "watch" {
 		writeError(w, apierrors.NewNotFound(res.gr, info.name))
 		return

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // NewScheme returns a scheme with every API type the server serves, with Kubernetes'
@@ -35,7 +36,7 @@ func NewScheme() *runtime.Scheme {
 		eventsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme, rbacv1.AddToScheme,
 		schedulingv1.AddToScheme, storagev1.AddToScheme, apidiscoveryv2.AddToScheme,
 		authenticationv1.AddToScheme, authorizationv1.AddToScheme, apiextensionsv1.AddToScheme,
-		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme,
+		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme, metricsv1beta1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}

@@ -86,6 +86,10 @@ type Server struct {
 	kubeletOnce sync.Once
 	kubeletRT   *http.Transport
 	kubeletErr  error
+	// metrics holds the resource metrics read from kubelets (metrics.go).
+	metrics resourceMetrics
+	// stopped is closed when the server stops (set by Start).
+	stopped <-chan struct{}
 }
 
 type groupInfo struct {
@@ -150,8 +154,8 @@ func New(cfg Config) (*Server, error) {
 				prefix = def.group + "/" + def.name
 			}
 		}
-		if def.review != nil {
-			// Reviews are computed per request: no storage, printer or field managers.
+		if def.review != nil || def.view != nil {
+			// Reviews and views are computed per request: no storage or field managers.
 			r.printer = printers.Default()
 			s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
 			s.byGroupResource[def.group+"/"+def.name] = r
@@ -226,6 +230,9 @@ func (r *resource) verbs() []string {
 	if r.review != nil {
 		return []string{"create"}
 	}
+	if r.view != nil {
+		return []string{"get", "list"}
+	}
 	return []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 }
 
@@ -245,6 +252,7 @@ func (r *resource) subresources() []string {
 // Run serves until ctx ends, then stops background work. It runs the etcd compactor and
 // bootstraps the built-in objects.
 func (s *Server) Start(ctx context.Context) error {
+	s.stopped = ctx.Done()
 	for _, r := range s.resources {
 		if r.store == nil {
 			continue // reviews are answered, never stored

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/kijabi/kijabi/internal/controller/clusterroleaggregation"
 	"github.com/kijabi/kijabi/internal/controller/controllerutil"
@@ -136,7 +137,12 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 			servicelb.WithPool(cfg.ServiceLBPool)),
 	}
 	controllers["clusterrole-aggregation"] = clusterroleaggregation.New(client, factory.Rbac().V1().ClusterRoles())
-	controllers["horizontalpodautoscaling"] = podautoscaler.New(client, factory.Autoscaling().V2().HorizontalPodAutoscalers())
+	metricsClient, err := metricsclient.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("controllermanager: metrics client: %w", err)
+	}
+	controllers["horizontalpodautoscaling"] = podautoscaler.New(client, metricsClient, factory.Autoscaling().V2().HorizontalPodAutoscalers(),
+		factory.Core().V1().Pods())
 	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
 		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
 		factory.Apps().V1().StatefulSets())

@@ -29,9 +29,11 @@ type mapping struct {
 // initialisation code and reads tables spread over most of it, and Linux maps file pages
 // around each fault (whole large folios on 6.x kernels: one touched byte can map megabytes),
 // so after start nearly all of the binary counts in the process's RSS although a running
-// component uses a small part of it. MADV_PAGEOUT drops those pages from the process (pages
-// other processes map stay where they are); MADV_RANDOM turns readahead off for the
-// mappings, so what the process still runs comes back a page at a time on its next use.
+// component uses a small part of it. MADV_PAGEOUT drops those pages from the page cache
+// unless another process maps them too, and MADV_DONTNEED unmaps what is left from this
+// process (so that the other process's own pass can drop them); MADV_RANDOM turns readahead
+// off for the mappings, so what the process still runs comes back a page at a time on its
+// next use.
 // Writable mappings, and read-only ones holding private copies (relocations made read-only
 // after loading), are left alone: dropping those would lose data.
 func ReleaseStartupPages() (int64, error) {
@@ -48,7 +50,7 @@ func ReleaseStartupPages() (int64, error) {
 		if m.path != exe || m.anon != 0 || (m.perms != "r-xp" && m.perms != "r--p") {
 			continue
 		}
-		for _, advice := range []uintptr{unix.MADV_RANDOM, unix.MADV_PAGEOUT} {
+		for _, advice := range []uintptr{unix.MADV_RANDOM, unix.MADV_PAGEOUT, unix.MADV_DONTNEED} {
 			if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, advice); errno != 0 {
 				return released, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, errno)
 			}

@@ -503,6 +503,53 @@ spec:
 		}
 	})
 
+	t.Run("ResourceMetricsAndAutoscaling", func(t *testing.T) {
+		c.t = t
+		// A Deployment whose pods spin within a 200m CPU limit, against a 100m request: twice
+		// the request, four times the autoscaler's 50 % target.
+		c.MustKubectl(t, "create", "deployment", "burner", "--image="+busybox, "--replicas=1", "--", "sh", "-c", "while true; do :; done")
+		c.MustKubectl(t, "set", "resources", "deployment/burner", "--requests=cpu=100m,memory=16Mi", "--limits=cpu=200m,memory=64Mi")
+		defer c.Kubectl(t, "delete", "deployment/burner", "--wait=false")
+
+		// kubectl top reads metrics.k8s.io; the spinning container shows its CPU use.
+		poll(t, 90*time.Second, "kubectl top pod to show the spinning pod's CPU use", func() (bool, error) {
+			r := c.Kubectl(t, "top", "pod", "-l", "app=burner", "--no-headers")
+			f := strings.Fields(r.Stdout)
+			if r.Err != nil || len(f) != 3 || !strings.HasPrefix(f[0], "burner-") {
+				return false, nil
+			}
+			q, err := resource.ParseQuantity(f[1])
+			return err == nil && q.MilliValue() >= 100, nil
+		})
+		r := c.MustKubectl(t, "top", "node", "--no-headers")
+		if f := strings.Fields(r); len(f) != 5 || !strings.HasSuffix(f[2], "%") {
+			t.Errorf("kubectl top node: %q", r)
+		}
+		if r := c.Kubectl(t, "top", "pod", "no-such-pod"); r.Err == nil || !strings.Contains(r.Stderr, `podmetrics.metrics.k8s.io "no-such-pod" not found`) {
+			t.Errorf("kubectl top of a missing pod: %v %q", r.Err, r.Stderr)
+		}
+
+		// The autoscaler reads the same metrics and scales the Deployment up to its maximum.
+		c.MustKubectl(t, "autoscale", "deployment/burner", "--min=1", "--max=3", "--cpu=50%")
+		defer c.Kubectl(t, "delete", "hpa/burner", "--wait=false")
+		poll(t, 120*time.Second, "the autoscaler to scale burner to 3 replicas", func() (bool, error) {
+			d, err := c.Client.AppsV1().Deployments("default").Get(ctx, "burner", metav1.GetOptions{})
+			return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 3, nil
+		})
+		hpa, err := c.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "burner", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hpa.Status.CurrentMetrics) != 1 || hpa.Status.CurrentMetrics[0].Resource == nil ||
+			hpa.Status.CurrentMetrics[0].Resource.Current.AverageUtilization == nil || *hpa.Status.CurrentMetrics[0].Resource.Current.AverageUtilization <= 50 {
+			t.Errorf("autoscaler's current metrics: %+v", hpa.Status.CurrentMetrics)
+		}
+		events := c.MustKubectl(t, "get", "events", "--field-selector", "involvedObject.name=burner,reason=SuccessfulRescale", "-o", "jsonpath={.items[*].message}")
+		if !strings.Contains(events, "New size: 3; reason: cpu resource utilization (percentage of request) above target") {
+			t.Errorf("rescale events: %q", events)
+		}
+	})
+
 	t.Run("KubeletRestartAdoptsContainers", func(t *testing.T) {
 		c.t = t
 		c.create(shPod("steady", "sleep 3600"))

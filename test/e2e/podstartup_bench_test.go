@@ -100,7 +100,7 @@ func benchPodStartup(b *testing.B, agentArgs ...string) {
 	b.ReportMetric(p99s.Seconds()*1000, "single-p99-ms")
 	b.ReportMetric(p50b.Seconds()*1000, "batch30-p50-ms")
 	b.ReportMetric(p99b.Seconds()*1000, "batch30-p99-ms")
-	mem := procStatus(agent.Process.Pid)
+	mem := settledStatus(agent.Process.Pid, 40*time.Second)
 	b.ReportMetric(mem["VmRSS"], "agent-MiB")
 	b.ReportMetric(mem["RssAnon"], "agent-anon-MiB")
 	b.ReportMetric(mem["RssFile"], "agent-file-MiB")

@@ -92,6 +92,10 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(read, "networking.k8s.io", "ingresses", "ingresses/status", "networkpolicies"),
 			rule(read, "policy", "poddisruptionbudgets", "poddisruptionbudgets/status"),
 		}},
+		// metrics-server's role: whoever may view may read resource metrics (kubectl top).
+		{ObjectMeta: meta("system:aggregated-metrics-reader", map[string]string{AggregateToAdmin: "true", AggregateToEdit: "true", AggregateToView: "true"}), Rules: []rbacv1.PolicyRule{
+			rule(read, "metrics.k8s.io", "pods", "nodes"),
+		}},
 		{ObjectMeta: meta("system:discovery", nil), Rules: []rbacv1.PolicyRule{
 			urls([]string{"get"}, "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
 				"/readyz", "/version", "/version/"),

@@ -3,6 +3,7 @@ package podautoscaler
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -13,14 +14,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 )
@@ -32,22 +36,33 @@ const SyncPeriod = 15 * time.Second
 // Controller runs HorizontalPodAutoscalers.
 type Controller struct {
 	client      kubernetes.Interface
+	metrics     metricsclient.Interface
 	lister      autoscalinglisters.HorizontalPodAutoscalerLister
-	synced      cache.InformerSynced
+	podLister   corelisters.PodLister
+	synced      []cache.InformerSynced
 	queue       workqueue.TypedRateLimitingInterface[string]
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	now         func() time.Time
+
+	// mu guards histories: per autoscaler key, the recommendations, rescales and selector
+	// the controller remembers between syncs.
+	mu        sync.Mutex
+	histories map[string]*history
 }
 
-// New returns a controller on the autoscaling/v2 informer.
-func New(client kubernetes.Interface, informer autoscalinginformers.HorizontalPodAutoscalerInformer) *Controller {
+// New returns a controller on the autoscaling/v2 informer, reading resource metrics
+// (metrics.k8s.io/v1beta1 PodMetrics) through metrics and the targets' pods from pods.
+func New(client kubernetes.Interface, metrics metricsclient.Interface, informer autoscalinginformers.HorizontalPodAutoscalerInformer,
+	pods coreinformers.PodInformer) *Controller {
 	c := &Controller{
-		client: client, lister: informer.Lister(), synced: informer.Informer().HasSynced,
+		client: client, metrics: metrics, lister: informer.Lister(), podLister: pods.Lister(),
+		synced: []cache.InformerSynced{informer.Informer().HasSynced, pods.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "horizontalpodautoscaler"}),
 		broadcaster: record.NewBroadcaster(),
 		now:         time.Now,
+		histories:   map[string]*history{},
 	}
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "horizontal-pod-autoscaler"})
 	enqueue := func(obj any) {
@@ -56,7 +71,21 @@ func New(client kubernetes.Interface, informer autoscalinginformers.HorizontalPo
 		}
 	}
 	if _, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, cur any) { enqueue(cur) },
+		AddFunc: enqueue,
+		// The controller's own status updates wait for the next period, as every sync does
+		// upstream: a rescale is looked at again SyncPeriod later, not at once.
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*autoscalingv2.HorizontalPodAutoscaler)
+			n, ok2 := cur.(*autoscalingv2.HorizontalPodAutoscaler)
+			if !ok1 || !ok2 || !equality.Semantic.DeepEqual(o.Spec, n.Spec) {
+				enqueue(cur)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+				c.forget(key)
+			}
+		},
 	}); err != nil {
 		utilruntime.HandleError(fmt.Errorf("horizontal pod autoscaler: adding event handler: %w", err))
 	}
@@ -72,7 +101,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	logger.Info("Starting HPA controller")
 	defer logger.Info("Shutting down HPA controller")
 	w := &controllerutil.Worker{Name: "HorizontalPodAutoscaler", LogKey: "hpa", Queue: c.queue, Sync: c.sync}
-	w.Run(ctx, workers, c.synced)
+	w.Run(ctx, workers, c.synced...)
 }
 
 // scaler reads and writes the scale subresource of the kinds that have one.
@@ -99,6 +128,25 @@ func (c *Controller) scalerFor(ns string, ref autoscalingv2.CrossVersionObjectRe
 	return scaler{}, false
 }
 
+// historyFor returns the memory of the autoscaler with key, making it on first use.
+func (c *Controller) historyFor(key string) *history {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.histories[key]
+	if h == nil {
+		h = &history{}
+		c.histories[key] = h
+	}
+	return h
+}
+
+// forget drops what the controller remembers of a deleted autoscaler.
+func (c *Controller) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.histories, key)
+}
+
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
@@ -106,6 +154,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	hpa, err := c.lister.HorizontalPodAutoscalers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.forget(key)
 		return nil
 	}
 	if err != nil {
@@ -113,7 +162,8 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	c.queue.AddAfter(key, SyncPeriod)
 	status := *hpa.Status.DeepCopy()
-	now := metav1.NewTime(c.now())
+	nowTime := c.now()
+	now := metav1.NewTime(nowTime)
 	ref := hpa.Spec.ScaleTargetRef
 	sc, ok := c.scalerFor(ns, ref)
 	var scale *autoscalingv1.Scale
@@ -129,35 +179,80 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.recorder.Event(hpa, corev1.EventTypeWarning, "FailedGetScale", msg)
 		return c.writeStatus(ctx, hpa, status)
 	}
-	current := scale.Status.Replicas
-	status.CurrentReplicas = current
-	d := Decide(&hpa.Spec, scale.Spec.Replicas)
 	setCondition(&status, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededGetScale", "the HPA controller was able to get the target's current scale", now)
+	current := scale.Spec.Replicas
+	h := c.historyFor(key)
+	c.mu.Lock()
+	h.recordInitial(current, nowTime)
+	c.mu.Unlock()
+
+	behavior := completeBehavior(hpa.Spec.Behavior)
+	var metricStatuses []autoscalingv2.MetricStatus
+	d := Decide(&hpa.Spec, current)
+	desired, reason, rescale := d.Desired, d.Reason, true
 	switch {
 	case d.Disabled:
+		rescale = false
 		setCondition(&status, autoscalingv2.ScalingActive, corev1.ConditionFalse, "ScalingDisabled", "scaling is disabled since the replica count of the target is zero", now)
 	case d.Limited != "":
-		setCondition(&status, autoscalingv2.ScalingLimited, corev1.ConditionTrue, d.Limited, "the desired replica count is "+map[string]string{
-			"TooManyReplicas": "more than the maximum replica count", "TooFewReplicas": "less than the minimum replica count"}[d.Limited], now)
+		setCondition(&status, autoscalingv2.ScalingLimited, corev1.ConditionTrue, d.Limited, map[string]string{
+			"TooManyReplicas": msgTooMany, "TooFewReplicas": msgTooFew}[d.Limited], now)
 	default:
-		setCondition(&status, autoscalingv2.ScalingActive, corev1.ConditionFalse, "FailedGetResourceMetric", metricsMessage(&hpa.Spec), now)
-		setCondition(&status, autoscalingv2.ScalingLimited, corev1.ConditionFalse, "DesiredWithinRange", "the desired count is within the acceptable range", now)
+		out := c.computeReplicasForMetrics(ctx, key, hpa, scale, &status, tolerancesFor(behavior), nowTime)
+		reference := fmt.Sprintf("%s/%s/%s", ref.Kind, ns, ref.Name)
+		if out.replicas == -1 {
+			status.CurrentReplicas, status.CurrentMetrics = current, out.statuses
+			if err := c.writeStatus(ctx, hpa, status); err != nil {
+				utilruntime.HandleErrorWithContext(ctx, err, "Updating HorizontalPodAutoscaler status failed", "hpa", key)
+			}
+			c.recorder.Event(hpa, corev1.EventTypeWarning, "FailedComputeMetricsReplicas", out.err.Error())
+			// Retried at the next period, not sooner: the metrics will not be back faster.
+			klog.FromContext(ctx).V(2).Info("Failed to compute desired number of replicas based on listed metrics",
+				"hpa", key, "reference", reference, "err", out.err)
+			return nil
+		}
+		if out.err != nil {
+			klog.FromContext(ctx).V(2).Info("Some metrics failed; scaling on the others", "hpa", key, "reference", reference, "err", out.err)
+		}
+		desired, reason = max(out.replicas, 0), ""
+		switch {
+		case desired > current:
+			reason = out.metric + " above target"
+		case desired < current:
+			reason = "All metrics below target"
+		}
+		c.mu.Lock()
+		n := normalize(h, behavior, minReplicasOf(&hpa.Spec), hpa.Spec.MaxReplicas, current, desired, nowTime)
+		c.mu.Unlock()
+		setCondition(&status, autoscalingv2.AbleToScale, corev1.ConditionTrue, n.AbleReason, n.AbleMessage, now)
+		limited := corev1.ConditionFalse
+		if n.Limited {
+			limited = corev1.ConditionTrue
+		}
+		setCondition(&status, autoscalingv2.ScalingLimited, limited, n.LimitedReason, n.LimitedMessage, now)
+		desired, rescale = n.Desired, n.Desired != current
+		metricStatuses = out.statuses
 	}
-	status.DesiredReplicas = d.Desired
-	if d.Reason != "" && d.Desired != scale.Spec.Replicas {
+	if rescale {
 		scale = scale.DeepCopy()
-		scale.Spec.Replicas = d.Desired
+		scale.Spec.Replicas = desired
 		if _, err := sc.update(ctx, ref.Name, scale, metav1.UpdateOptions{}); err != nil {
-			msg := fmt.Sprintf("New size: %d; reason: %s; error: %v", d.Desired, d.Reason, err)
+			c.recorder.Eventf(hpa, corev1.EventTypeWarning, "FailedRescale", "New size: %d; reason: %s; error: %v", desired, reason, err)
 			setCondition(&status, autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedUpdateScale", "the HPA controller was unable to update the target scale: "+err.Error(), now)
-			c.recorder.Event(hpa, corev1.EventTypeWarning, "FailedRescale", msg)
+			status.CurrentReplicas, status.CurrentMetrics = current, metricStatuses
 			_ = c.writeStatus(ctx, hpa, status)
 			return err
 		}
-		setCondition(&status, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededRescale", fmt.Sprintf("the HPA controller was able to update the target scale to %d", d.Desired), now)
-		c.recorder.Eventf(hpa, corev1.EventTypeNormal, "SuccessfulRescale", "New size: %d; reason: %s", d.Desired, d.Reason)
+		setCondition(&status, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededRescale", fmt.Sprintf("the HPA controller was able to update the target scale to %d", desired), now)
+		c.recorder.Eventf(hpa, corev1.EventTypeNormal, "SuccessfulRescale", "New size: %d; reason: %s", desired, reason)
+		c.mu.Lock()
+		h.recordScale(behavior, current, desired, nowTime)
+		c.mu.Unlock()
 		status.LastScaleTime = &now
+	} else {
+		desired = current
 	}
+	status.CurrentReplicas, status.DesiredReplicas, status.CurrentMetrics = current, desired, metricStatuses
 	return c.writeStatus(ctx, hpa, status)
 }
 

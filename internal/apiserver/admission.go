@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -67,12 +68,22 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 		if err := s.admitPod(ctx, o); err != nil {
 			return err
 		}
+		if err := s.admitPodLimits(ctx, o); err != nil {
+			return err
+		}
 	case *corev1.PersistentVolumeClaim:
 		if err := s.admitClaim(ctx, o); err != nil {
 			return err
 		}
+		if err := s.admitClaimLimits(ctx, o); err != nil {
+			return err
+		}
 	case *corev1.Secret:
 		if err := s.issueLegacyToken(ctx, o); err != nil {
+			return err
+		}
+	case *certificatesv1.CertificateSigningRequest:
+		if err := s.admitCSRCreate(ctx, o); err != nil {
 			return err
 		}
 	}
@@ -90,6 +101,16 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 func (s *Server) admitUpdate(ctx context.Context, res *resource, subresource string, obj, old runtime.Object, dry bool) error {
 	if subresource == "" {
 		if err := s.admitPolicy(ctx, res, obj, old); err != nil {
+			return err
+		}
+	}
+	if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok && subresource == "" {
+		if err := s.admitClaimLimits(ctx, pvc); err != nil {
+			return err
+		}
+	}
+	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
+		if err := s.admitCSRUpdate(ctx, subresource, csr, old.(*certificatesv1.CertificateSigningRequest)); err != nil {
 			return err
 		}
 	}

@@ -156,6 +156,8 @@ func (r *resource) subresourceKind(sub string) subresourceKind {
 		return subresourceKind{schema.GroupVersionKind{Version: "v1", Kind: r.gvk.Kind + "ProxyOptions"}, []string{"create", "delete", "get", "patch", "update"}}
 	case "finalize":
 		return subresourceKind{r.gvk, []string{"update"}}
+	case "approval":
+		return subresourceKind{r.gvk, []string{"get", "patch", "update"}}
 	case "ephemeralcontainers":
 		return subresourceKind{r.gvk, []string{"get", "patch", "update"}}
 	}

@@ -45,6 +45,11 @@ func validateStatusUpdate(res *resource, obj, old runtime.Object) field.ErrorLis
 	return validation.ValidateStatusUpdate(obj, old)
 }
 
+// validateApprovalUpdate validates a write to a CertificateSigningRequest's approval.
+func validateApprovalUpdate(obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateApprovalUpdate(obj, old)
+}
+
 func metav1StatusCause(reason, message string) metav1.StatusCause {
 	return metav1.StatusCause{Type: metav1.CauseType(reason), Message: message}
 }

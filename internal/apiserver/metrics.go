@@ -9,19 +9,13 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/kijabi/kijabi/internal/storage"
@@ -44,10 +38,6 @@ const (
 	// metricsPrimeGap separates the two readings taken when there is no recent one.
 	metricsPrimeGap = time.Second
 )
-
-// viewFunc lists the objects of a read-only resource computed per request, in namespace
-// ("" for all namespaces or a cluster-scoped resource).
-type viewFunc func(ctx context.Context, s *Server, namespace string) ([]runtime.Object, error)
 
 // The part of the kubelet's stats/v1alpha1 Summary the metrics are made of.
 type (
@@ -423,63 +413,4 @@ func viewPodMetrics(ctx context.Context, s *Server, namespace string) ([]runtime
 		out = append(out, pm)
 	}
 	return out, nil
-}
-
-// serveView answers get and list of a computed read-only resource.
-func (s *Server) serveView(w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
-	if info.subresource != "" {
-		return apierrors.NewNotFound(res.gr, info.name)
-	}
-	if info.verb != "get" && info.verb != "list" {
-		return methodNotSupported(res.gr, info.verb)
-	}
-	if res.namespaced && info.namespace == "" && info.verb == "get" {
-		return apierrors.NewNotFound(res.gr, info.name)
-	}
-	items, err := res.view(r.Context(), s, info.namespace)
-	if err != nil {
-		return err
-	}
-	if info.verb == "get" {
-		for _, obj := range items {
-			if a, _ := meta.Accessor(obj); a != nil && a.GetName() == info.name {
-				s.respond(w, r, http.StatusOK, res, obj)
-				return nil
-			}
-		}
-		// As metrics-server words it: podmetrics.metrics.k8s.io "x" not found.
-		return apierrors.NewNotFound(schema.GroupResource{Group: res.gr.Group, Resource: strings.ToLower(res.kind)}, info.name)
-	}
-	q := r.URL.Query()
-	sel, err := labels.Parse(q.Get("labelSelector"))
-	if err != nil {
-		return apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
-	}
-	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
-	if err != nil {
-		return apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
-	}
-	kept := items[:0]
-	for _, obj := range items {
-		a, _ := meta.Accessor(obj)
-		if a == nil || !sel.Matches(labels.Set(a.GetLabels())) ||
-			!fsel.Matches(fields.Set{"metadata.name": a.GetName(), "metadata.namespace": a.GetNamespace()}) {
-			continue
-		}
-		kept = append(kept, obj)
-	}
-	sort.Slice(kept, func(i, j int) bool {
-		a, _ := meta.Accessor(kept[i])
-		b, _ := meta.Accessor(kept[j])
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
-		}
-		return a.GetName() < b.GetName()
-	})
-	list := res.newList()
-	if err := meta.SetList(list, kept); err != nil {
-		return err
-	}
-	s.respond(w, r, http.StatusOK, res, list)
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -156,12 +157,17 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &schedulingv1.PriorityClass{} }, newList: func() runtime.Object { return &schedulingv1.PriorityClassList{} }},
 		{group: "authentication.k8s.io", version: "v1", name: "selfsubjectreviews", kind: "SelfSubjectReview",
 			newObj: func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }, review: reviewSelfSubject},
+		{group: "authentication.k8s.io", version: "v1", name: "tokenreviews", kind: "TokenReview",
+			newObj: func() runtime.Object { return &authenticationv1.TokenReview{} }, review: reviewToken},
 		{group: "authorization.k8s.io", version: "v1", name: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview",
 			newObj: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }, review: reviewSelfSubjectAccess},
 		{group: "authorization.k8s.io", version: "v1", name: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview",
 			newObj: func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }, review: reviewSelfSubjectRules},
 		{group: "authorization.k8s.io", version: "v1", name: "subjectaccessreviews", kind: "SubjectAccessReview",
 			newObj: func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }, review: reviewSubjectAccess},
+		{group: "", version: "v1", name: "componentstatuses", kind: "ComponentStatus", shortNames: all("cs"),
+			newObj: func() runtime.Object { return &corev1.ComponentStatus{} }, newList: func() runtime.Object { return &corev1.ComponentStatusList{} },
+			view: viewComponentStatuses},
 		{group: "metrics.k8s.io", version: "v1beta1", name: "nodes", kind: "NodeMetrics",
 			newObj: func() runtime.Object { return &metricsv1beta1.NodeMetrics{} }, newList: func() runtime.Object { return &metricsv1beta1.NodeMetricsList{} },
 			view: viewNodeMetrics},
@@ -173,6 +179,12 @@ func resourceDefs() []resourceDef {
 		{group: "apiextensions.k8s.io", version: "v1", name: "customresourcedefinitions", kind: "CustomResourceDefinition", shortNames: all("crd", "crds"),
 			categories: all("api-extensions"), status: true,
 			newObj: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinition{} }, newList: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinitionList{} }},
+		{group: "certificates.k8s.io", version: "v1", name: "certificatesigningrequests", kind: "CertificateSigningRequest", shortNames: all("csr"),
+			status: true, extraSubs: all("approval"),
+			newObj: func() runtime.Object { return &certificatesv1.CertificateSigningRequest{} }, newList: func() runtime.Object { return &certificatesv1.CertificateSigningRequestList{} },
+			fields: func(o runtime.Object) fields.Set {
+				return fields.Set{"spec.signerName": o.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
+			}},
 		{group: "policy", version: "v1", name: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true, shortNames: all("pdb"), status: true,
 			newObj: func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, newList: func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }},
 	}

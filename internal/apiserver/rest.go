@@ -50,6 +50,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		return
 	}
 	connectVerb(info)
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.observed = observed{info: info, dryRun: r.URL.Query().Get("dryRun") == "All"}
+	}
+	if info.verb == "watch" || connectSubresources[info.subresource] {
+		g := s.instruments.longRunningGauge(r, info)
+		g.Inc()
+		defer g.Dec()
+	}
 	res := s.lookup(info)
 	if res == nil {
 		writeError(w, apierrors.NewNotFound(schema.GroupResource{Group: info.group, Resource: info.resource}, ""))
@@ -99,7 +107,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 	ctx := r.Context()
 	var err error
 	switch info.subresource {
-	case "", "status":
+	case "", "status", "approval":
 		err = s.serveObject(ctx, w, r, res, info)
 	case "scale":
 		err = s.serveScale(ctx, w, r, res, info)
@@ -597,6 +605,10 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 		s.releaseOnFailure(res, obj, dry)
 		return nil, apierrors.NewInvalid(res.gvk.GroupKind(), a.GetName(), errs)
 	}
+	if err := s.chargeQuota(ctx, res, obj, nil, dry); err != nil {
+		s.releaseOnFailure(res, obj, dry)
+		return nil, err
+	}
 	if !applied {
 		tracked, err := res.managers[""].Update(res.newObj(), obj, manager)
 		if err != nil {
@@ -698,13 +710,22 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		}
 		var errs field.ErrorList
 		errs = append(errs, validateMetaUpdate(a, cur)...)
-		if info.subresource == "status" {
+		switch info.subresource {
+		case "status":
 			errs = append(errs, validateStatusUpdate(res, obj, current)...)
-		} else {
+		case "approval":
+			errs = append(errs, validateApprovalUpdate(obj, current)...)
+		default:
 			errs = append(errs, validateUpdate(res, obj, current)...)
 		}
 		if len(errs) > 0 {
 			return nil, apierrors.NewInvalid(res.gvk.GroupKind(), info.name, errs)
+		}
+		if info.subresource == "" && (res.gr == servicesGR || res.gr == claimsGR) {
+			// What a Service or claim counts can grow on update (a NodePort, more storage).
+			if err := s.chargeQuota(ctx, res, obj, current, dry); err != nil {
+				return nil, err
+			}
 		}
 		tracked := obj
 		if !applied {

@@ -182,3 +182,57 @@ func reviewSelfSubjectRules(s *Server, user *auth.User, _ string, obj runtime.Ob
 	review.Status.EvaluationError = "the authorizer cannot enumerate rules; non-resource rules and rules for specific names are not listed"
 	return nil
 }
+
+// reviewToken answers a TokenReview (webhook token authentication, kube-rbac-proxy): whether
+// the token authenticates against this server's authenticators, and as whom. Tokens are
+// accepted for the server's own audiences; a review naming others gets those of them the
+// server serves, and is refused when there are none.
+func reviewToken(s *Server, _ *auth.User, _ string, obj runtime.Object) error {
+	review := obj.(*authenticationv1.TokenReview)
+	if review.Spec.Token == "" {
+		return apierrors.NewInvalid(authenticationv1.SchemeGroupVersion.WithKind("TokenReview").GroupKind(), review.Name,
+			field.ErrorList{field.Required(field.NewPath("spec", "token"), "")})
+	}
+	review.Status = authenticationv1.TokenReviewStatus{}
+	audiences := s.apiAudiences()
+	if len(review.Spec.Audiences) > 0 {
+		var both []string
+		for _, a := range review.Spec.Audiences {
+			if contains(audiences, a) {
+				both = append(both, a)
+			}
+		}
+		if len(both) == 0 {
+			review.Status.Error = "token audiences " + strings.Join(audiences, ",") + " is invalid for the target audiences " + strings.Join(review.Spec.Audiences, ",")
+			return nil
+		}
+		audiences = both
+	}
+	if s.cfg.Authenticator == nil {
+		review.Status.Error = "no authenticator configured"
+		return nil
+	}
+	req, err := http.NewRequest(http.MethodGet, "/", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+review.Spec.Token)
+	user, ok, err := s.cfg.Authenticator.Authenticate(req)
+	switch {
+	case err != nil:
+		review.Status.Error = err.Error()
+	case !ok:
+		review.Status.Error = "invalid bearer token"
+	default:
+		review.Status.Authenticated = true
+		review.Status.Audiences = audiences
+		review.Status.User = authenticationv1.UserInfo{Username: user.Name, UID: user.UID, Groups: user.Groups}
+		for k, v := range user.Extra {
+			if review.Status.User.Extra == nil {
+				review.Status.User.Extra = map[string]authenticationv1.ExtraValue{}
+			}
+			review.Status.User.Extra[k] = v
+		}
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -36,7 +37,7 @@ func NewScheme() *runtime.Scheme {
 		eventsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme, rbacv1.AddToScheme,
 		schedulingv1.AddToScheme, storagev1.AddToScheme, apidiscoveryv2.AddToScheme,
 		authenticationv1.AddToScheme, authorizationv1.AddToScheme, apiextensionsv1.AddToScheme,
-		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme, metricsv1beta1.AddToScheme,
+		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme, metricsv1beta1.AddToScheme, certificatesv1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}

@@ -88,6 +88,8 @@ type Server struct {
 	kubeletErr  error
 	// metrics holds the resource metrics read from kubelets (metrics.go).
 	metrics resourceMetrics
+	// instruments are the server's Prometheus metrics (instrumentation.go).
+	instruments *instruments
 	// stopped is closed when the server stops (set by Start).
 	stopped <-chan struct{}
 }
@@ -107,7 +109,8 @@ type resource struct {
 	// cr is set for custom resources (see crd.go); singular is their singular name.
 	cr       *crInfo
 	singular string
-	// managers tracks managedFields for the object ("") and its status ("status").
+	// managers tracks managedFields for the object (""), its status ("status") and other
+	// subresources that write part of it ("approval").
 	managers map[string]*managedfields.FieldManager
 }
 
@@ -136,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 			serving: map[string]*crdServing{}, crds: map[string]*apiextensionsv1.CustomResourceDefinition{}},
 	}
 	s.codecs = serializer.NewCodecFactory(s.scheme, serializer.EnablePretty)
+	s.instruments = newInstruments(s)
 	proto := protobuf.NewSerializer(s.scheme, s.scheme)
 	typeConverter := applyconfigurations.NewTypeConverter(s.scheme)
 	crdTypeConverter := apiextensionsac.NewTypeConverter(s.scheme)
@@ -157,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 		if def.review != nil || def.view != nil {
 			// Reviews and views are computed per request: no storage or field managers.
 			r.printer = printers.Default()
+			if p, ok := printers.For(def.group, def.name); ok {
+				r.printer = p
+			}
 			s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
 			s.byGroupResource[def.group+"/"+def.name] = r
 			if _, ok := groupVersions[def.group]; !ok {
@@ -183,6 +190,10 @@ func New(cfg Config) (*Server, error) {
 		subs := []string{""}
 		if def.status {
 			subs = append(subs, "status")
+		}
+		if contains(def.extraSubs, "approval") {
+			// Writes to a CSR's approval are tracked apart, as upstream does.
+			subs = append(subs, "approval")
 		}
 		for _, sub := range subs {
 			tc := typeConverter
@@ -302,7 +313,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), userKey, user))
 	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	done := s.instruments.track(r, rw)
 	s.route(rw, r, user)
+	done()
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "method", r.Method, "path", r.URL.RequestURI(), "code", rw.code, "user", user.Name, "took", time.Since(start))
 	}
@@ -330,6 +343,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) 
 		return
 	}
 	switch {
+	case p == "/metrics":
+		s.serveMetrics(w, r)
 	case strings.HasPrefix(p, "/debug/pprof"):
 		// Profiling, as kube-apiserver offers it (--profiling); only for authorized users.
 		servePprof(w, r)
@@ -348,8 +363,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) 
 	case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
 		s.serveAPI(w, r, user)
 	default:
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		writeError(w, notFoundPath())
 	}
+}
+
+// notFoundPath is kube-apiserver's answer for a path it does not serve.
+func notFoundPath() *apierrors.StatusError {
+	err := apierrors.NewNotFound(schema.GroupResource{}, "")
+	err.ErrStatus.Message = "the server could not find the requested resource"
+	err.ErrStatus.Details = nil
+	return err
 }
 
 func (s *Server) authorizeNonResource(w http.ResponseWriter, user *auth.User, r *http.Request, p string) bool {
@@ -367,6 +390,8 @@ func (s *Server) authorizeNonResource(w http.ResponseWriter, user *auth.User, r 
 type statusRecorder struct {
 	http.ResponseWriter
 	code int
+	// observed is filled in by the API handlers for the request's metrics.
+	observed observed
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

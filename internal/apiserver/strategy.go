@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -205,6 +206,10 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 		if ou, ok := old.(*unstructured.Unstructured); ok {
 			prepareCRUpdate(res, subresource, u, ou)
 		}
+		return
+	}
+	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
+		prepareCSRUpdate(subresource, csr, old.(*certificatesv1.CertificateSigningRequest))
 		return
 	}
 	switch subresource {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"github.com/kijabi/kijabi/internal/controller/certificates"
 	"github.com/kijabi/kijabi/internal/controller/clusterroleaggregation"
 	"github.com/kijabi/kijabi/internal/controller/controllerutil"
 	"github.com/kijabi/kijabi/internal/controller/cronjob"
@@ -30,6 +31,7 @@ import (
 	"github.com/kijabi/kijabi/internal/controller/nodelifecycle"
 	"github.com/kijabi/kijabi/internal/controller/podautoscaler"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
+	"github.com/kijabi/kijabi/internal/controller/resourcequota"
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
 	"github.com/kijabi/kijabi/internal/controller/servicelb"
 	"github.com/kijabi/kijabi/internal/controller/statefulset"
@@ -59,6 +61,12 @@ type Config struct {
 	// LeaderElection makes the manager hold the kube-system/kube-controller-manager Lease
 	// while it acts. Disable it only when a single manager can ever run.
 	LeaderElection bool
+	// ClusterSigningCertFile and ClusterSigningKeyFile are the CA that signs approved
+	// CertificateSigningRequests of the kubernetes.io signers (kube-controller-manager's
+	// --cluster-signing-cert-file and --cluster-signing-key-file); unset, none is signed.
+	// ClusterSigningDuration is the longest validity given (default 8760h, one year).
+	ClusterSigningCertFile, ClusterSigningKeyFile string
+	ClusterSigningDuration                        time.Duration
 	// Informers, when set, is the informer factory the controllers read from instead of one
 	// the manager makes. The manager registers its informers and handlers on it, then calls
 	// Start(ctx.Done()), and calls Shutdown when its controllers stop (once per leader term).
@@ -146,11 +154,25 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
 		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
 		factory.Apps().V1().StatefulSets())
+	controllers["resourcequota"] = resourcequota.New(client, factory.Core().V1().ResourceQuotas(), factory.Core().V1().Pods(),
+		factory.Core().V1().Services(), factory.Core().V1().PersistentVolumeClaims(), factory.Core().V1().ConfigMaps(),
+		factory.Core().V1().Secrets(), factory.Core().V1().ReplicationControllers(),
+		resourcequota.WithCounter(resourcequota.MetadataCounter(meta, disco)))
 	ipam, err := nodeipam.New(client, factory.Core().V1().Nodes(), cfg.ClusterCIDR, 24)
 	if err != nil {
 		return fmt.Errorf("controllermanager: node IPAM: %w", err)
 	}
 	controllers["nodeipam"] = ipam
+	if cfg.ClusterSigningCertFile != "" || cfg.ClusterSigningKeyFile != "" {
+		if cfg.ClusterSigningCertFile == "" || cfg.ClusterSigningKeyFile == "" {
+			return fmt.Errorf("controllermanager: certificate signing needs both the CA certificate and its key")
+		}
+		ca, err := certificates.LoadCA(cfg.ClusterSigningCertFile, cfg.ClusterSigningKeyFile)
+		if err != nil {
+			return fmt.Errorf("controllermanager: %w", err)
+		}
+		controllers["csrsigning"] = certificates.New(client, factory.Certificates().V1().CertificateSigningRequests(), ca, cfg.ClusterSigningDuration)
+	}
 	controllers["persistentvolume-binder"] = volume.NewBinder(client, factory.Core().V1().PersistentVolumes(),
 		factory.Core().V1().PersistentVolumeClaims(), factory.Storage().V1().StorageClasses(), factory.Core().V1().Pods())
 	if cfg.LocalPathDir != "" {

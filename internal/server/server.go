@@ -323,6 +323,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
 				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
 				LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
+				ClusterSigningCertFile: filepath.Join(tlsDir, "ca.crt"), ClusterSigningKeyFile: filepath.Join(tlsDir, "ca.key"),
 				Informers: shared.session(), Log: log.With("component", "controller-manager")})
 			if err != nil && componentCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)

@@ -513,6 +513,17 @@ func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*Li
 	return res, true, nil
 }
 
+// CachedLen is how many objects the watch cache holds, and false when it is not running.
+func (s *Store) CachedLen() (int, bool) {
+	c := s.cache
+	if c == nil {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.objects), c.ready
+}
+
 // Cached returns the object at key as the watch cache holds it (possibly slightly behind
 // etcd), and false when the cache is not running or does not hold the key. The object is
 // shared: callers must not modify it.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -223,5 +225,40 @@ func wantForbidden(t *testing.T, err error, message string) {
 	}
 	if !strings.Contains(err.Error(), message) {
 		t.Fatalf("forbidden message:\ngot  %s\nwant %s", err.Error(), message)
+	}
+}
+
+// TestTokenReview: a TokenReview (as webhook token authenticators and kube-rbac-proxy send it)
+// tells who a token belongs to, and refuses forged tokens and foreign audiences.
+func TestTokenReview(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	ctx := context.Background()
+	if _, err := s.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(s.MustKubectl(t, "create", "token", "robot"))
+	review := func(token string, audiences ...string) authenticationv1.TokenReviewStatus {
+		t.Helper()
+		r, err := s.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	st := review(token)
+	if !st.Authenticated || st.User.Username != "system:serviceaccount:default:robot" || !slices.Contains(st.User.Groups, "system:serviceaccounts:default") || len(st.Audiences) == 0 {
+		t.Errorf("review of a valid token: %+v", st)
+	}
+	if st := review(token[:len(token)-4] + "AAAA"); st.Authenticated || st.Error == "" {
+		t.Errorf("review of a forged token: %+v", st)
+	}
+	if st := review(token, "vault"); st.Authenticated || !strings.Contains(st.Error, "invalid for the target audiences") {
+		t.Errorf("review for a foreign audience: %+v", st)
+	}
+	_, err := s.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) {
+		t.Errorf("a review without a token: %v, want 422", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -103,6 +104,8 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return validateHPAv2(o)
 	case *autoscalingv1.HorizontalPodAutoscaler:
 		return validateHPAv1(o)
+	case *certificatesv1.CertificateSigningRequest:
+		return validateCertificateSigningRequest(o)
 	}
 	return nil
 }
@@ -186,6 +189,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, validateHPAv2Update)
 	case *autoscalingv1.HorizontalPodAutoscaler:
 		return withOld(o, old, validateHPAv1Update)
+	case *certificatesv1.CertificateSigningRequest:
+		return withOld(o, old, validateCertificateSigningRequestUpdate)
 	}
 	return nil
 }
@@ -233,6 +238,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, validateHPAv2StatusUpdate)
 	case *autoscalingv1.HorizontalPodAutoscaler:
 		return withOld(o, old, metaOnlyUpdate[*autoscalingv1.HorizontalPodAutoscaler])
+	case *certificatesv1.CertificateSigningRequest:
+		return withOld(o, old, validateCertificateSigningRequestStatusUpdate)
 	case *corev1.PodTemplate, *corev1.ConfigMap, *corev1.Secret, *corev1.ServiceAccount, *corev1.Endpoints,
 		*corev1.Event, *corev1.LimitRange, *appsv1.ControllerRevision, *discoveryv1.EndpointSlice, *eventsv1.Event,
 		*storagev1.StorageClass, *networkingv1.IngressClass, *networkingv1.NetworkPolicy, *coordinationv1.Lease,

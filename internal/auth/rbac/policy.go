@@ -1,6 +1,7 @@
 package rbac
 
 import (
+	certificatesv1 "k8s.io/api/certificates/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,6 +28,11 @@ var (
 
 func rule(verbs []string, group string, resources ...string) rbacv1.PolicyRule {
 	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: []string{group}, Resources: resources}
+}
+
+// signers grants verb ("approve" or "sign") on the named signers of certificates.k8s.io.
+func signers(verb string, names ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: []string{verb}, APIGroups: []string{certificatesv1.GroupName}, Resources: []string{"signers"}, ResourceNames: names}
 }
 
 func urls(verbs []string, paths ...string) rbacv1.PolicyRule {
@@ -118,10 +124,24 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			urls([]string{"get"}, "/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz", "/readyz/*"),
 		}},
 		// The controller manager runs every controller under one identity, including the
-		// garbage collector and namespace deletion, which act on every resource.
+		// garbage collector and namespace deletion, which act on every resource, and the
+		// signer of the kubernetes.io signers.
 		{ObjectMeta: meta("system:kube-controller-manager", nil), Rules: []rbacv1.PolicyRule{
 			rule(append(readWrite[:len(readWrite):len(readWrite)], "escalate", "bind"), "*", "*"),
+			signers("sign", certificatesv1.KubeAPIServerClientSignerName, certificatesv1.KubeAPIServerClientKubeletSignerName,
+				certificatesv1.KubeletServingSignerName),
 		}},
+		// Roles to bind to those who may approve requests for a kubernetes.io signer
+		// (kubectl certificate approve); none is bound by default.
+		{ObjectMeta: meta("system:certificates.k8s.io:kube-apiserver-client-approver", nil), Rules: []rbacv1.PolicyRule{
+			signers("approve", certificatesv1.KubeAPIServerClientSignerName)}},
+		{ObjectMeta: meta("system:certificates.k8s.io:kube-apiserver-client-kubelet-approver", nil), Rules: []rbacv1.PolicyRule{
+			signers("approve", certificatesv1.KubeAPIServerClientKubeletSignerName)}},
+		{ObjectMeta: meta("system:certificates.k8s.io:kubelet-serving-approver", nil), Rules: []rbacv1.PolicyRule{
+			signers("approve", certificatesv1.KubeletServingSignerName)}},
+		// What a kubelet bootstrapping its client certificate needs.
+		{ObjectMeta: meta("system:node-bootstrapper", nil), Rules: []rbacv1.PolicyRule{
+			rule([]string{"create", "get", "list", "watch"}, certificatesv1.GroupName, "certificatesigningrequests")}},
 		{ObjectMeta: meta("system:kube-scheduler", nil), Rules: []rbacv1.PolicyRule{
 			rule([]string{"create", "patch", "update"}, "", "events"),
 			rule([]string{"create", "patch", "update"}, "events.k8s.io", "events"),
@@ -157,6 +177,7 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(read, "networking.k8s.io", "ingresses"),
 			rule([]string{"patch", "update"}, "networking.k8s.io", "ingresses/status"),
 			rule([]string{"get", "list", "watch", "create", "patch", "update"}, "networking.k8s.io", "ingressclasses"),
+			rule([]string{"create", "get", "list", "watch"}, certificatesv1.GroupName, "certificatesigningrequests"),
 			rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
 			rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
 		}},

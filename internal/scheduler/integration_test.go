@@ -15,6 +15,7 @@ import (
 
 	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 func createNode(ctx context.Context, t *testing.T, c kubernetes.Interface, name, cpu, mem string) {
@@ -45,26 +46,6 @@ func createPod(ctx context.Context, t *testing.T, c kubernetes.Interface, ns, na
 		t.Fatalf("create pod %s: %v", name, err)
 	}
 	return out
-}
-
-// poll calls f until it returns true or the deadline passes.
-func poll(t *testing.T, timeout time.Duration, what string, f func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		ok, err := f()
-		if ok {
-			return
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
-		}
-		<-tick.C
-	}
 }
 
 func TestIntegration(t *testing.T) {
@@ -105,7 +86,7 @@ func TestIntegration(t *testing.T) {
 		createPod(ctx, t, c, ns, fmt.Sprintf("web-%d", i), "1", "1Gi")
 	}
 	var dist map[string]int
-	poll(t, 30*time.Second, "6 pods bound", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "6 pods bound", func() (bool, error) {
 		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -125,7 +106,7 @@ func TestIntegration(t *testing.T) {
 	// A 3-CPU pod fits nowhere (2 CPUs left per node).
 	big := createPod(ctx, t, c, ns, "big", "3", "1Gi")
 	want := "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
-	poll(t, 30*time.Second, "FailedScheduling event", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "FailedScheduling event", func() (bool, error) {
 		evs, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -141,7 +122,7 @@ func TestIntegration(t *testing.T) {
 		}
 		return false, nil
 	})
-	poll(t, 30*time.Second, "PodScheduled=False", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "PodScheduled=False", func() (bool, error) {
 		p, err := c.CoreV1().Pods(ns).Get(ctx, "big", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -156,14 +137,14 @@ func TestIntegration(t *testing.T) {
 
 	// A node with room arrives: the pod is retried and bound there.
 	createNode(ctx, t, c, "node-4", "4", "8Gi")
-	poll(t, 30*time.Second, "big bound to node-4", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "big bound to node-4", func() (bool, error) {
 		p, err := c.CoreV1().Pods(ns).Get(ctx, big.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
 		return p.Spec.NodeName == "node-4", fmt.Errorf("nodeName %q", p.Spec.NodeName)
 	})
-	poll(t, 30*time.Second, "Scheduled event", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "Scheduled event", func() (bool, error) {
 		evs, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err

@@ -3,7 +3,6 @@ package simnode
 // Test helpers shared with the external test package (simnode_test), whose tests use the real
 // API server and therefore cannot live inside this package.
 var (
-	Poll         = poll
 	PodCondition = podCondition
 	GetNode      = getNode
 	GetLease     = getLease

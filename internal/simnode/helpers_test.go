@@ -63,24 +63,6 @@ func (e *fakeEnv) run(t *testing.T) {
 	})
 }
 
-// poll calls cond until it returns true, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
-}
-
 func getNode(client kubernetes.Interface, name string) (*corev1.Node, error) {
 	return client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 // TestAgainstAPIServer runs simulated nodes against the real API server.
@@ -44,7 +45,7 @@ func TestAgainstAPIServer(t *testing.T) {
 	// Nodes register Ready, their leases are renewed.
 	first := map[string]time.Time{}
 	for _, name := range c.NodeNames() {
-		simnode.Poll(t, 20*time.Second, name+" Ready with a lease", func() (bool, error) {
+		testutil.Poll(t, 20*time.Second, name+" Ready with a lease", func() (bool, error) {
 			nd, err := simnode.GetNode(client, name)
 			if err != nil || !simnode.NodeReady(nd) {
 				return false, err
@@ -61,7 +62,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		})
 	}
 	for _, name := range c.NodeNames() {
-		simnode.Poll(t, 10*time.Second, name+" lease renewed", func() (bool, error) {
+		testutil.Poll(t, 10*time.Second, name+" lease renewed", func() (bool, error) {
 			l, err := simnode.GetLease(client, name)
 			return err == nil && simnode.RenewTime(l).After(first[name]), err
 		})
@@ -80,7 +81,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var running *corev1.Pod
-	simnode.Poll(t, 20*time.Second, "web Running", func() (bool, error) {
+	testutil.Poll(t, 20*time.Second, "web Running", func() (bool, error) {
 		p, err := pods.Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -107,7 +108,7 @@ func TestAgainstAPIServer(t *testing.T) {
 	if _, err := pods.Create(ctx, job, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	simnode.Poll(t, 20*time.Second, "once Succeeded", func() (bool, error) {
+	testutil.Poll(t, 20*time.Second, "once Succeeded", func() (bool, error) {
 		p, err := pods.Get(ctx, "once", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -122,7 +123,7 @@ func TestAgainstAPIServer(t *testing.T) {
 	if err := pods.Delete(ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](30)}); err != nil {
 		t.Fatal(err)
 	}
-	simnode.Poll(t, 20*time.Second, "web gone", func() (bool, error) {
+	testutil.Poll(t, 20*time.Second, "web gone", func() (bool, error) {
 		_, err := pods.Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -140,7 +141,7 @@ func TestAgainstAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := simnode.RenewTime(l)
-		simnode.Poll(t, 10*time.Second, "sim-0001 lease renewed", func() (bool, error) {
+		testutil.Poll(t, 10*time.Second, "sim-0001 lease renewed", func() (bool, error) {
 			l, err := simnode.GetLease(client, "sim-0001")
 			return err == nil && simnode.RenewTime(l).After(before), err
 		})
@@ -149,7 +150,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		t.Fatalf("paused node's lease renewed: %v -> %v (%v)", paused, simnode.RenewTime(l), err)
 	}
 	c.Resume("sim-0000")
-	simnode.Poll(t, 10*time.Second, "sim-0000 lease renewed after resume", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "sim-0000 lease renewed after resume", func() (bool, error) {
 		l, err := simnode.GetLease(client, "sim-0000")
 		return err == nil && simnode.RenewTime(l).After(paused), err
 	})

@@ -7,12 +7,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 // stepUntil advances the fake clock by step until cond holds.
 func (e *fakeEnv) stepUntil(t *testing.T, step time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	poll(t, 15*time.Second, what, func() (bool, error) {
+	testutil.Poll(t, 15*time.Second, what, func() (bool, error) {
 		ok, err := cond()
 		if !ok {
 			e.clock.Step(step)
@@ -32,7 +34,7 @@ func TestLeaseRenewal(t *testing.T) {
 	e := startFake(t, Config{Nodes: 2})
 	e.run(t)
 	for _, n := range []string{"sim-0000", "sim-0001"} {
-		poll(t, 10*time.Second, n+" lease", func() (bool, error) {
+		testutil.Poll(t, 10*time.Second, n+" lease", func() (bool, error) {
 			_, err := getLease(e.client, n)
 			return err == nil, err
 		})
@@ -79,7 +81,7 @@ func TestLeaseRenewal(t *testing.T) {
 		t.Fatalf("paused node renewed its lease: %v -> %v", paused, renewTime(l))
 	}
 	e.c.Resume("sim-0000")
-	poll(t, 10*time.Second, "renewal after resume", leaseRenewedAfter(e, "sim-0000", paused))
+	testutil.Poll(t, 10*time.Second, "renewal after resume", leaseRenewedAfter(e, "sim-0000", paused))
 }
 
 // The node reports its status at once when someone else changed it, e.g. the node lifecycle
@@ -87,7 +89,7 @@ func TestLeaseRenewal(t *testing.T) {
 func TestStatusRestored(t *testing.T) {
 	e := startFake(t, Config{})
 	e.run(t)
-	poll(t, 10*time.Second, "Ready", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "Ready", func() (bool, error) {
 		nd, err := getNode(e.client, "sim-0000")
 		return err == nil && nodeReady(nd), err
 	})
@@ -100,7 +102,7 @@ func TestStatusRestored(t *testing.T) {
 	if _, err := e.client.CoreV1().Nodes().UpdateStatus(context.Background(), nd, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 10*time.Second, "Ready again", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "Ready again", func() (bool, error) {
 		nd, err := getNode(e.client, "sim-0000")
 		return err == nil && nodeReady(nd), err
 	})

@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -55,7 +57,7 @@ func TestNodeRegistration(t *testing.T) {
 	})
 	e.run(t)
 	var nd *corev1.Node
-	poll(t, 10*time.Second, "sim-0001 Ready", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "sim-0001 Ready", func() (bool, error) {
 		var err error
 		nd, err = getNode(e.client, "sim-0001")
 		return err == nil && nodeReady(nd), err
@@ -119,7 +121,7 @@ func TestNodeRegistration(t *testing.T) {
 		t.Errorf("sim-0000 addresses: %v", first)
 	}
 
-	poll(t, 10*time.Second, "sim-0001 lease", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "sim-0001 lease", func() (bool, error) {
 		l, err := getLease(e.client, "sim-0001")
 		if err != nil {
 			return false, err
@@ -145,7 +147,7 @@ func TestNodeAdopted(t *testing.T) {
 	}
 	e := startFake(t, Config{}, existing)
 	e.run(t)
-	poll(t, 10*time.Second, "sim-0000 Ready", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "sim-0000 Ready", func() (bool, error) {
 		nd, err := getNode(e.client, "sim-0000")
 		return err == nil && nodeReady(nd) && nd.Spec.PodCIDR == "10.99.0.0/24", err
 	})

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 func (e *fakeEnv) createPod(t *testing.T, p *corev1.Pod) {
@@ -22,7 +24,7 @@ func (e *fakeEnv) createPod(t *testing.T, p *corev1.Pod) {
 func (e *fakeEnv) waitPhase(t *testing.T, ns, name string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
 	var p *corev1.Pod
-	poll(t, 10*time.Second, name+" "+string(phase), func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, name+" "+string(phase), func() (bool, error) {
 		var err error
 		p, err = getPod(e.client, ns, name)
 		return err == nil && p.Status.Phase == phase, err
@@ -106,7 +108,7 @@ func TestPodRunning(t *testing.T) {
 	// Nothing changes: no more writes.
 	before := len(e.client.Actions())
 	e.c.podQueue.Add("ns/web")
-	poll(t, 5*time.Second, "queue drained", func() (bool, error) { return e.c.podQueue.Len() == 0, nil })
+	testutil.Poll(t, 5*time.Second, "queue drained", func() (bool, error) { return e.c.podQueue.Len() == 0, nil })
 	for _, a := range e.client.Actions()[before:] {
 		if a.GetVerb() == "update" && a.GetResource().Resource == "pods" {
 			t.Errorf("unneeded pod update: %v", a)
@@ -180,7 +182,7 @@ func TestTerminatingPods(t *testing.T) {
 	if _, err := e.client.CoreV1().Pods("ns").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 10*time.Second, "pod gone", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "pod gone", func() (bool, error) {
 		_, err := getPod(e.client, "ns", "a")
 		return apierrors.IsNotFound(err), nil
 	})
@@ -207,7 +209,7 @@ func TestTerminatingPods(t *testing.T) {
 	f.DeletionTimestamp = ptr.To(metav1.NewTime(testStart))
 	f.DeletionGracePeriodSeconds = ptr.To[int64](30)
 	e.createPod(t, f)
-	poll(t, 10*time.Second, "finalized pod deleted", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "finalized pod deleted", func() (bool, error) {
 		for _, a := range e.client.Actions() {
 			if d, ok := a.(interface{ GetName() string }); ok && a.GetVerb() == "delete" && d.GetName() == "fin" {
 				return true, nil

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 type countingTransport struct {
@@ -57,7 +58,7 @@ func TestScale(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	start := time.Now()
-	simnode.Poll(t, 10*time.Minute, "all nodes Ready", func() (bool, error) {
+	testutil.Poll(t, 10*time.Minute, "all nodes Ready", func() (bool, error) {
 		list, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err
@@ -98,7 +99,7 @@ func TestScale(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	simnode.Poll(t, 10*time.Minute, "all pods Running", func() (bool, error) {
+	testutil.Poll(t, 10*time.Minute, "all pods Running", func() (bool, error) {
 		list, err := s.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err

@@ -99,13 +99,13 @@ func TestResourceQuota(t *testing.T) {
 	k := &kubectlSession{t: t, s: s, dir: t.TempDir()}
 	k.run("create", "namespace", "q")
 	k.run("create", "quota", "compute", "-n", "q", "--hard=pods=2,requests.cpu=1,limits.cpu=2")
-	k.run("create", "quota", "objects", "-n", "q", "--hard=count/configmaps=2,services.nodeports=0")
+	k.run("create", "quota", "objects", "-n", "q", "--hard=count/secrets=1,services.nodeports=0")
 	used := func(quota, name string) string {
 		return k.run("get", "quota", quota, "-n", "q", "-o", "jsonpath={.status.used."+strings.ReplaceAll(name, ".", `\.`)+"}")
 	}
-	// The controller computes usage: the namespace's kube-root-ca.crt ConfigMap counts.
-	poll(t, 30*time.Second, "quota usage computed", func() (bool, error) {
-		return used("compute", "pods") == "0" && used("objects", "count/configmaps") == "1", nil
+	// The controller computes usage; from then on admission charges what is created.
+	poll(t, 60*time.Second, "quota usage computed", func() (bool, error) {
+		return used("compute", "pods") == "0" && used("objects", "count/secrets") == "0", nil
 	})
 
 	if msg := k.refused("", "run", "bare", "-n", "q", "--image=kijabi.local/busybox", "--", "sleep", "1d"); !strings.Contains(msg,
@@ -137,10 +137,10 @@ func TestResourceQuota(t *testing.T) {
 	})
 
 	// Object counts and NodePorts.
-	k.run("create", "configmap", "a", "-n", "q")
-	if msg := k.refused("", "create", "configmap", "b", "-n", "q"); !strings.Contains(msg,
-		`configmaps "b" is forbidden: exceeded quota: objects, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2`) {
-		t.Errorf("configmap over count: %s", msg)
+	k.run("create", "secret", "generic", "a", "-n", "q")
+	if msg := k.refused("", "create", "secret", "generic", "b", "-n", "q"); !strings.Contains(msg,
+		`secrets "b" is forbidden: exceeded quota: objects, requested: count/secrets=1, used: count/secrets=1, limited: count/secrets=1`) {
+		t.Errorf("secret over count: %s", msg)
 	}
 	if msg := k.refused("", "create", "service", "nodeport", "np", "-n", "q", "--tcp=80:8080"); !strings.Contains(msg,
 		`services "np" is forbidden: exceeded quota: objects, requested: services.nodeports=1, used: services.nodeports=0, limited: services.nodeports=0`) {

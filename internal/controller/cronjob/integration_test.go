@@ -18,24 +18,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/cronjob"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 // TestCronJobSchedulesAndCleansUp runs the controller with a fake clock against a real API
 // server: stepping the clock makes "* * * * *" fire; finished Jobs beyond the history
@@ -84,7 +68,7 @@ func TestCronJobSchedulesAndCleansUp(t *testing.T) {
 	waitJob := func(exclude string) *batchv1.Job {
 		t.Helper()
 		var job *batchv1.Job
-		poll(t, 30*time.Second, "a scheduled job", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, "a scheduled job", func() (bool, error) {
 			c, err := client.BatchV1().CronJobs("default").Get(ctx, "tick", metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -148,7 +132,7 @@ func TestCronJobSchedulesAndCleansUp(t *testing.T) {
 
 	finish(first)
 	second := waitJob(first.Name)
-	poll(t, 10*time.Second, "lastSuccessfulTime", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "lastSuccessfulTime", func() (bool, error) {
 		c, err := client.BatchV1().CronJobs("default").Get(ctx, "tick", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -157,7 +141,7 @@ func TestCronJobSchedulesAndCleansUp(t *testing.T) {
 	})
 	finish(second)
 	// History limit 1: the first Job goes once the second finished.
-	poll(t, 10*time.Second, "first job deleted", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "first job deleted", func() (bool, error) {
 		_, err := client.BatchV1().Jobs("default").Get(ctx, first.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})

@@ -21,24 +21,8 @@ import (
 	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/simnode"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 // runAll runs fns until the test ends.
 func runAll(t *testing.T, fns ...func(ctx context.Context)) {
@@ -129,7 +113,7 @@ func TestDaemonSetAgainstAPIServer(t *testing.T) {
 		func(ctx context.Context) { dsc.Run(ctx, 2) },
 	)
 
-	poll(t, 30*time.Second, "3 Ready nodes", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "3 Ready nodes", func() (bool, error) {
 		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -164,7 +148,7 @@ func TestDaemonSetAgainstAPIServer(t *testing.T) {
 	}
 	waitFor := func(want, image string, desired int32) {
 		t.Helper()
-		poll(t, 60*time.Second, fmt.Sprintf("pods on %s with %s", want, image), func() (bool, error) {
+		testutil.Poll(t, 60*time.Second, fmt.Sprintf("pods on %s with %s", want, image), func() (bool, error) {
 			byNode, err := runningPodsByNode(ctx, client, image)
 			if err != nil {
 				return false, err

@@ -19,6 +19,7 @@ import (
 	"github.com/kijabi/kijabi/internal/controller/deployment"
 	"github.com/kijabi/kijabi/internal/controller/replicaset"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 // startControllers runs the ReplicaSet and Deployment controllers, and a fake kubelet,
@@ -66,23 +67,6 @@ func fakeKubelet(ctx context.Context, client kubernetes.Interface) {
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
 			_, _ = client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		}
-	}
-}
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
 	}
 }
 
@@ -136,7 +120,7 @@ func TestDeploymentRollout(t *testing.T) {
 	}
 	waitAvailable := func(n int32, revision string) {
 		t.Helper()
-		poll(t, 60*time.Second, fmt.Sprintf("%d available replicas at revision %s", n, revision), func() (bool, error) {
+		testutil.Poll(t, 60*time.Second, fmt.Sprintf("%d available replicas at revision %s", n, revision), func() (bool, error) {
 			d, err := deployments.Get(ctx, "web", metav1.GetOptions{})
 			if err != nil {
 				return false, err

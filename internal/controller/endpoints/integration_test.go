@@ -14,24 +14,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/endpoints"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func setReady(t *testing.T, client kubernetes.Interface, pod *corev1.Pod, ip string, ready corev1.ConditionStatus) {
 	t.Helper()
@@ -95,7 +79,7 @@ func TestIntegrationEndpoints(t *testing.T) {
 			return r == ready && n == notReady, nil
 		}
 	}
-	poll(t, 30*time.Second, "3 ready addresses", counts(3, 0))
+	testutil.Poll(t, 30*time.Second, "3 ready addresses", counts(3, 0))
 	if ep.Labels["team"] != "x" || ep.Annotations[corev1.EndpointsLastChangeTriggerTime] == "" || ep.Subsets[0].Ports[0].Port != 8080 {
 		t.Errorf("endpoints %+v", ep)
 	}
@@ -104,7 +88,7 @@ func TestIntegrationEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	setReady(t, client, pod, "10.244.0.11", corev1.ConditionFalse)
-	poll(t, 30*time.Second, "web-1 to become not ready", counts(2, 1))
+	testutil.Poll(t, 30*time.Second, "web-1 to become not ready", counts(2, 1))
 	if a := ep.Subsets[0].NotReadyAddresses[0]; a.IP != "10.244.0.11" {
 		t.Errorf("not ready address %+v", a)
 	}
@@ -113,7 +97,7 @@ func TestIntegrationEndpoints(t *testing.T) {
 	if err := client.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "endpoints to go with the service", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "endpoints to go with the service", func() (bool, error) {
 		_, err := client.CoreV1().Endpoints("default").Get(ctx, "web", metav1.GetOptions{})
 		return err != nil, nil
 	})

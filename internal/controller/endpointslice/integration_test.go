@@ -15,24 +15,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/endpointslice"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func start(t *testing.T) kubernetes.Interface {
 	s := testserver.Start(t)
@@ -108,7 +92,7 @@ func TestIntegrationEndpointSlices(t *testing.T) {
 	for i := range 3 {
 		createReadyPod(t, client, fmt.Sprintf("web-%d", i), fmt.Sprintf("10.244.0.%d", i+10))
 	}
-	poll(t, 30*time.Second, "3 ready endpoints", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "3 ready endpoints", func() (bool, error) {
 		addrs, n, err := readyAddresses(client)
 		return len(addrs) == 3 && n == 1, err
 	})
@@ -126,7 +110,7 @@ func TestIntegrationEndpointSlices(t *testing.T) {
 		t.Fatal(err)
 	}
 	setReady(t, client, pod, "10.244.0.11", corev1.ConditionFalse)
-	poll(t, 30*time.Second, "the not-ready pod to drop out", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "the not-ready pod to drop out", func() (bool, error) {
 		addrs, _, err := readyAddresses(client)
 		return len(addrs) == 2 && !addrs["10.244.0.11"], err
 	})

@@ -17,24 +17,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/garbagecollector"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func start(t *testing.T) kubernetes.Interface {
 	s := testserver.Start(t)
@@ -110,7 +94,7 @@ func TestIntegrationBackgroundDeletion(t *testing.T) {
 	if err := client.AppsV1().ReplicaSets("default").Delete(ctx, "bg", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "the ReplicaSet's pods to be collected", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "the ReplicaSet's pods to be collected", func() (bool, error) {
 		pods, err := podsOf(client, "bg")
 		return err == nil && len(pods) == 0, err
 	})
@@ -131,7 +115,7 @@ func TestIntegrationForegroundDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pods are being deleted (held by their finalizer); the owner waits for them.
-	poll(t, 30*time.Second, "the pods to be deleted", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "the pods to be deleted", func() (bool, error) {
 		pods, err := podsOf(client, "fg")
 		if err != nil {
 			return false, err
@@ -154,7 +138,7 @@ func TestIntegrationForegroundDeletion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poll(t, 30*time.Second, "the owner to go after its dependents", rsGone(client, "fg"))
+	testutil.Poll(t, 30*time.Second, "the owner to go after its dependents", rsGone(client, "fg"))
 }
 
 func TestIntegrationOrphanDeletion(t *testing.T) {
@@ -167,7 +151,7 @@ func TestIntegrationOrphanDeletion(t *testing.T) {
 	if err := client.AppsV1().ReplicaSets("default").Delete(ctx, "or", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationOrphan)}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "the owner to go", rsGone(client, "or"))
+	testutil.Poll(t, 30*time.Second, "the owner to go", rsGone(client, "or"))
 	pods, err := podsOf(client, "or")
 	if err != nil {
 		t.Fatal(err)

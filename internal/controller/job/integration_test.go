@@ -19,6 +19,7 @@ import (
 	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/simnode"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 // startCluster runs a real API server, the scheduler, two simulated nodes (Job pods run
@@ -53,23 +54,6 @@ func startCluster(t *testing.T) kubernetes.Interface {
 	return s.Client
 }
 
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
-
 func newJob(name string) *batchv1.Job {
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -96,7 +80,7 @@ func condition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition
 func waitCondition(t *testing.T, client kubernetes.Interface, name string, ct batchv1.JobConditionType) *batchv1.Job {
 	t.Helper()
 	var got *batchv1.Job
-	poll(t, 60*time.Second, fmt.Sprintf("job %s condition %s", name, ct), func() (bool, error) {
+	testutil.Poll(t, 60*time.Second, fmt.Sprintf("job %s condition %s", name, ct), func() (bool, error) {
 		j, err := client.BatchV1().Jobs("default").Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -155,7 +139,7 @@ func TestJobCompletesWithinParallelism(t *testing.T) {
 		t.Errorf("uncounted = %+v", u)
 	}
 	// Every pod was counted: none keeps the tracking finalizer.
-	poll(t, 10*time.Second, "finalizers removed", func() (bool, error) {
+	testutil.Poll(t, 10*time.Second, "finalizers removed", func() (bool, error) {
 		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=para"})
 		if err != nil {
 			return false, err
@@ -228,7 +212,7 @@ func TestFinishedJobDeletedAfterTTL(t *testing.T) {
 	if _, err := client.BatchV1().Jobs("default").Create(ctx, j, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 60*time.Second, "job deleted", func() (bool, error) {
+	testutil.Poll(t, 60*time.Second, "job deleted", func() (bool, error) {
 		_, err := client.BatchV1().Jobs("default").Get(ctx, "ttl", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})

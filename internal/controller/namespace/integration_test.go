@@ -16,6 +16,7 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/namespace"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 func findCondition(conds []corev1.NamespaceCondition, t corev1.NamespaceConditionType) *corev1.NamespaceCondition {
@@ -52,24 +53,6 @@ func startController(t *testing.T) kubernetes.Interface {
 		factory.Shutdown()
 	})
 	return s.Client
-}
-
-// poll calls cond until it returns true, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
 }
 
 func createContent(t *testing.T, client kubernetes.Interface, ns string, finalizers ...string) {
@@ -128,7 +111,7 @@ func TestIntegrationNamespaceDeletion(t *testing.T) {
 	if err := client.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "namespace doomed to go", namespaceGone(client, "doomed"))
+	testutil.Poll(t, 30*time.Second, "namespace doomed to go", namespaceGone(client, "doomed"))
 	assertEmpty(t, client, "doomed")
 
 	if _, err := client.CoreV1().ConfigMaps("bystander").Get(ctx, "cm", metav1.GetOptions{}); err != nil {
@@ -153,7 +136,7 @@ func TestIntegrationNamespaceWaitsForFinalizers(t *testing.T) {
 
 	// The namespace stays, saying why.
 	var ns *corev1.Namespace
-	poll(t, 30*time.Second, "the finalizers condition", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "the finalizers condition", func() (bool, error) {
 		var err error
 		ns, err = client.CoreV1().Namespaces().Get(ctx, "held", metav1.GetOptions{})
 		if err != nil {
@@ -190,6 +173,6 @@ func TestIntegrationNamespaceWaitsForFinalizers(t *testing.T) {
 	if _, err := client.CoreV1().ConfigMaps("held").Patch(ctx, "cm", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 60*time.Second, "namespace held to go", namespaceGone(client, "held"))
+	testutil.Poll(t, 60*time.Second, "namespace held to go", namespaceGone(client, "held"))
 	assertEmpty(t, client, "held")
 }

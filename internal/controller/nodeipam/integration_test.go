@@ -13,24 +13,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/nodeipam"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 // startController runs a node IPAM controller until the returned stop function is called.
 func startController(t *testing.T, client kubernetes.Interface, cluster *net.IPNet) (stop func()) {
@@ -77,7 +61,7 @@ func TestIntegrationNodeIPAM(t *testing.T) {
 	cidrOf := func(name string) string {
 		t.Helper()
 		var cidr string
-		poll(t, 30*time.Second, name+" to get a pod CIDR", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, name+" to get a pod CIDR", func() (bool, error) {
 			n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -130,7 +114,7 @@ func TestIntegrationNodeIPAM(t *testing.T) {
 	// Exhausted: node-e waits; when node-b goes, node-e gets its range.
 	create("node-e")
 	// The controller says so with an event on the node.
-	poll(t, 30*time.Second, "a CIDRNotAvailable event for node-e", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "a CIDRNotAvailable event for node-e", func() (bool, error) {
 		evs, err := client.CoreV1().Events("").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err

@@ -15,24 +15,8 @@ import (
 	"github.com/kijabi/kijabi/internal/controller/nodelifecycle"
 	"github.com/kijabi/kijabi/internal/simnode"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 	for _, c := range n.Status.Conditions {
@@ -113,7 +97,7 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 
 	const victim, bystander = "sim-0000", "sim-0001"
 	for _, n := range []string{victim, bystander} {
-		poll(t, 30*time.Second, n+" to be ready", nodeState(ctx, client, n, corev1.ConditionTrue, false))
+		testutil.Poll(t, 30*time.Second, n+" to be ready", nodeState(ctx, client, n, corev1.ConditionTrue, false))
 	}
 
 	mkPod := func(name, node string, tols ...corev1.Toleration) {
@@ -139,7 +123,7 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 	mkPod("patient", victim) // admission's default: 300s
 	mkPod("elsewhere", bystander)
 	for _, name := range []string{"timed", "immediate", "patient", "elsewhere"} {
-		poll(t, 30*time.Second, name+" to be ready", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, name+" to be ready", func() (bool, error) {
 			p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -151,7 +135,7 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 
 	// The victim's kubelet goes silent.
 	sim.Pause(victim)
-	poll(t, 30*time.Second, victim+" to become Unknown and tainted", nodeState(ctx, client, victim, corev1.ConditionUnknown, true))
+	testutil.Poll(t, 30*time.Second, victim+" to become Unknown and tainted", nodeState(ctx, client, victim, corev1.ConditionUnknown, true))
 	n, err := client.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -167,8 +151,8 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 	}
 	added := tn.TimeAdded.Time
 
-	poll(t, 30*time.Second, "immediate pod to be evicted", evicted(ctx, client, "immediate"))
-	poll(t, 30*time.Second, "timed pod to be evicted", evicted(ctx, client, "timed"))
+	testutil.Poll(t, 30*time.Second, "immediate pod to be evicted", evicted(ctx, client, "immediate"))
+	testutil.Poll(t, 30*time.Second, "timed pod to be evicted", evicted(ctx, client, "timed"))
 	// Still terminating on the silent node, the timed pod shows why it went, and when.
 	if p, err := client.CoreV1().Pods("default").Get(ctx, "timed", metav1.GetOptions{}); err == nil {
 		dt := podCondition(p, corev1.DisruptionTarget)
@@ -182,7 +166,7 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 	}
 
 	// The patient pod (300s) stays but is marked not ready; the other node's pod is untouched.
-	poll(t, 30*time.Second, "patient pod to be marked not ready", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "patient pod to be marked not ready", func() (bool, error) {
 		p, err := client.CoreV1().Pods("default").Get(ctx, "patient", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -201,7 +185,7 @@ func TestIntegrationUnreachableNodeEviction(t *testing.T) {
 
 	// The kubelet comes back: Ready again, taint gone, the patient pod stays.
 	sim.Resume(victim)
-	poll(t, 30*time.Second, victim+" to recover", nodeState(ctx, client, victim, corev1.ConditionTrue, false))
+	testutil.Poll(t, 30*time.Second, victim+" to recover", nodeState(ctx, client, victim, corev1.ConditionTrue, false))
 	if gone, err := evicted(ctx, client, "patient")(); err != nil || gone {
 		t.Errorf("patient evicted (%v)", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kijabi/kijabi/internal/quota"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 const ns = "team"
@@ -90,28 +91,11 @@ func (f *fixture) run(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func poll(t *testing.T, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last: %v)", what, last)
-		}
-		<-time.After(20 * time.Millisecond)
-	}
-}
-
 // waitUsed waits until the stored quota's status has hard equal to its spec and used equal
 // to want.
 func (f *fixture) waitUsed(t *testing.T, name string, want corev1.ResourceList) {
 	t.Helper()
-	poll(t, fmt.Sprintf("quota %s used %v", name, want), func() (bool, error) {
+	testutil.Poll(t, 15*time.Second, fmt.Sprintf("quota %s used %v", name, want), func() (bool, error) {
 		q, err := f.client.CoreV1().ResourceQuotas(ns).Get(f.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -268,7 +252,7 @@ func TestSyncWritesOnlyChanges(t *testing.T) {
 	if n := statusWrites(f.client); n != 1 {
 		t.Fatalf("%d status writes, want 1", n)
 	}
-	poll(t, "the informer to see the status", func() (bool, error) {
+	testutil.Poll(t, 15*time.Second, "the informer to see the status", func() (bool, error) {
 		cur, err := f.ctrl.quotas.ResourceQuotas(ns).Get("q")
 		return err == nil && quota.Equals(cur.Status.Used, list("pods", "1", "count/configmaps", "0")), err
 	})

@@ -11,24 +11,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/serviceaccount"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func TestIntegrationServiceAccounts(t *testing.T) {
 	if testing.Short() {
@@ -51,13 +35,13 @@ func TestIntegrationServiceAccounts(t *testing.T) {
 		_, err := client.CoreV1().ServiceAccounts("team-a").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, err
 	}
-	poll(t, 30*time.Second, "default service account", hasSA)
-	poll(t, 30*time.Second, "root CA configmap", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "default service account", hasSA)
+	testutil.Poll(t, 30*time.Second, "root CA configmap", func() (bool, error) {
 		cm, err := client.CoreV1().ConfigMaps("team-a").Get(ctx, serviceaccount.RootCAConfigMapName, metav1.GetOptions{})
 		return err == nil && cm.Data["ca.crt"] == "CA-PEM", err
 	})
 	// System namespaces get them too.
-	poll(t, 30*time.Second, "kube-system's default service account", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "kube-system's default service account", func() (bool, error) {
 		_, err := client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, err
 	})
@@ -66,7 +50,7 @@ func TestIntegrationServiceAccounts(t *testing.T) {
 	if err := client.CoreV1().ServiceAccounts("team-a").Delete(ctx, "default", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "default service account to be re-created", hasSA)
+	testutil.Poll(t, 30*time.Second, "default service account to be re-created", hasSA)
 
 	// A tampered ConfigMap is put back.
 	cm, err := client.CoreV1().ConfigMaps("team-a").Get(ctx, serviceaccount.RootCAConfigMapName, metav1.GetOptions{})
@@ -77,7 +61,7 @@ func TestIntegrationServiceAccounts(t *testing.T) {
 	if _, err := client.CoreV1().ConfigMaps("team-a").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, "root CA to be restored", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "root CA to be restored", func() (bool, error) {
 		cm, err := client.CoreV1().ConfigMaps("team-a").Get(ctx, serviceaccount.RootCAConfigMapName, metav1.GetOptions{})
 		return err == nil && cm.Data["ca.crt"] == "CA-PEM", err
 	})

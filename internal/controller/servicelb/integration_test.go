@@ -13,24 +13,8 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/servicelb"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(100 * time.Millisecond)
-	}
-}
 
 func createLoadBalancer(t *testing.T, client kubernetes.Interface, name string, mods ...func(*corev1.Service)) {
 	t.Helper()
@@ -56,7 +40,7 @@ func TestIntegrationNodeAddresses(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 2})
 	createLoadBalancer(t, srv.Client, "web")
 	var out string
-	poll(t, 60*time.Second, "kubectl to show the nodes' addresses as EXTERNAL-IP", func() (bool, error) {
+	testutil.Poll(t, 60*time.Second, "kubectl to show the nodes' addresses as EXTERNAL-IP", func() (bool, error) {
 		r := srv.Kubectl(t, "get", "svc", "web", "-n", "default")
 		out = r.Stdout
 		return strings.Contains(out, "10.200.0.1,10.200.0.2"), r.Err
@@ -81,7 +65,7 @@ func TestIntegrationNodeAddresses(t *testing.T) {
 	if r.Err != nil {
 		t.Fatalf("kubectl patch: %v\n%s", r.Err, r.Stderr)
 	}
-	poll(t, 30*time.Second, "the ingress to be cleared", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "the ingress to be cleared", func() (bool, error) {
 		svc, err := srv.Client.CoreV1().Services("default").Get(context.Background(), "web", metav1.GetOptions{})
 		return err == nil && len(svc.Status.LoadBalancer.Ingress) == 0, err
 	})
@@ -121,7 +105,7 @@ func TestIntegrationPool(t *testing.T) {
 	}
 	wantIngress := func(name, ip, node string) {
 		t.Helper()
-		poll(t, 30*time.Second, name+" to get "+ip+" on "+node, func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, name+" to get "+ip+" on "+node, func() (bool, error) {
 			got, n, err := ingressOf(name)
 			return got == ip && n == node, err
 		})
@@ -131,7 +115,7 @@ func TestIntegrationPool(t *testing.T) {
 	createLoadBalancer(t, client, "b")
 	wantIngress("b", "192.0.2.10", "sim-0000")
 	createLoadBalancer(t, client, "c")
-	poll(t, 30*time.Second, "an AllocationFailed event for c", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "an AllocationFailed event for c", func() (bool, error) {
 		evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=c"})
 		if err != nil {
 			return false, err

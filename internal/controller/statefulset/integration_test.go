@@ -22,24 +22,8 @@ import (
 	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/simnode"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
 
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
@@ -180,7 +164,7 @@ func TestStatefulSetAgainstAPIServer(t *testing.T) {
 	// waitRolledOut waits for n Ready pods at image and a status kubectl rollout status accepts.
 	waitRolledOut := func(n int32, image string) {
 		t.Helper()
-		poll(t, 90*time.Second, fmt.Sprintf("%d ready pods with %s", n, image), func() (bool, error) {
+		testutil.Poll(t, 90*time.Second, fmt.Sprintf("%d ready pods with %s", n, image), func() (bool, error) {
 			pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 			if err != nil {
 				return false, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kijabi/kijabi/internal/controller/volume"
 	"github.com/kijabi/kijabi/internal/testserver"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 const thisNode = "node-a"
@@ -49,23 +50,6 @@ func startControllers(t *testing.T, baseDir string) kubernetes.Interface {
 	return client
 }
 
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
-		}
-		<-time.After(50 * time.Millisecond)
-	}
-}
-
 func hostPathPV(name, class, size string, policy corev1.PersistentVolumeReclaimPolicy) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -93,7 +77,7 @@ func claim(name, class, size string) *corev1.PersistentVolumeClaim {
 func waitClaimBound(t *testing.T, client kubernetes.Interface, name string) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	var c *corev1.PersistentVolumeClaim
-	poll(t, 30*time.Second, "claim "+name+" Bound", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "claim "+name+" Bound", func() (bool, error) {
 		var err error
 		c, err = client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), name, metav1.GetOptions{})
 		return err == nil && c.Status.Phase == corev1.ClaimBound, err
@@ -104,7 +88,7 @@ func waitClaimBound(t *testing.T, client kubernetes.Interface, name string) *cor
 func waitVolumePhase(t *testing.T, client kubernetes.Interface, name string, phase corev1.PersistentVolumePhase) *corev1.PersistentVolume {
 	t.Helper()
 	var pv *corev1.PersistentVolume
-	poll(t, 30*time.Second, "volume "+name+" "+string(phase), func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "volume "+name+" "+string(phase), func() (bool, error) {
 		var err error
 		pv, err = client.CoreV1().PersistentVolumes().Get(context.Background(), name, metav1.GetOptions{})
 		return err == nil && pv.Status.Phase == phase, err
@@ -114,7 +98,7 @@ func waitVolumePhase(t *testing.T, client kubernetes.Interface, name string, pha
 
 func waitVolumeGone(t *testing.T, client kubernetes.Interface, name string) {
 	t.Helper()
-	poll(t, 30*time.Second, "volume "+name+" deleted", func() (bool, error) {
+	testutil.Poll(t, 30*time.Second, "volume "+name+" deleted", func() (bool, error) {
 		_, err := client.CoreV1().PersistentVolumes().Get(context.Background(), name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})
@@ -193,7 +177,7 @@ func TestIntegration(t *testing.T) {
 
 	t.Run("no class, no volume", func(t *testing.T) {
 		mustCreate(t, pvcs.Create, claim("orphan", "", "1Gi"))
-		poll(t, 30*time.Second, "FailedBinding event", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, "FailedBinding event", func() (bool, error) {
 			evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "orphan").String()})
 			if err != nil {
 				return false, err
@@ -211,7 +195,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("local-path", func(t *testing.T) {
-		poll(t, 30*time.Second, "local-path StorageClass", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, "local-path StorageClass", func() (bool, error) {
 			sc, err := client.StorageV1().StorageClasses().Get(ctx, volume.LocalPathClass, metav1.GetOptions{})
 			return err == nil && sc.Provisioner == volume.LocalPathProvisioner &&
 				sc.Annotations[volume.AnnDefaultStorageClass] == "true", err
@@ -225,7 +209,7 @@ func TestIntegration(t *testing.T) {
 		mustCreate(t, pvcs.Create, claim("local", volume.LocalPathClass, "500Mi"))
 		mustCreate(t, pvcs.Create, claim("remote", volume.LocalPathClass, "300Mi"))
 		// Nothing happens before a consumer is scheduled.
-		poll(t, 30*time.Second, "WaitForFirstConsumer event", func() (bool, error) {
+		testutil.Poll(t, 30*time.Second, "WaitForFirstConsumer event", func() (bool, error) {
 			evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "local").String()})
 			if err != nil {
 				return false, err

@@ -538,18 +538,20 @@ spec:
 			d, err := c.Client.AppsV1().Deployments("default").Get(ctx, "burner", metav1.GetOptions{})
 			return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 3, nil
 		})
-		hpa, err := c.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "burner", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hpa.Status.CurrentMetrics) != 1 || hpa.Status.CurrentMetrics[0].Resource == nil ||
-			hpa.Status.CurrentMetrics[0].Resource.Current.AverageUtilization == nil || *hpa.Status.CurrentMetrics[0].Resource.Current.AverageUtilization <= 20 {
-			t.Errorf("autoscaler's current metrics: %+v", hpa.Status.CurrentMetrics)
-		}
-		events := c.MustKubectl(t, "get", "events", "--field-selector", "involvedObject.name=burner,reason=SuccessfulRescale", "-o", "jsonpath={.items[*].message}")
-		if !strings.Contains(events, "New size: 3; reason: cpu resource utilization (percentage of request) above target") {
-			t.Errorf("rescale events: %q", events)
-		}
+		// The autoscaler writes its status after the rescale, and the event is recorded
+		// asynchronously: both are waited for.
+		poll(t, 60*time.Second, "the autoscaler's status to show the utilization it acted on", func() (bool, error) {
+			hpa, err := c.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "burner", metav1.GetOptions{})
+			if err != nil || len(hpa.Status.CurrentMetrics) != 1 || hpa.Status.CurrentMetrics[0].Resource == nil {
+				return false, err
+			}
+			u := hpa.Status.CurrentMetrics[0].Resource.Current.AverageUtilization
+			return u != nil && *u > 20 && hpa.Status.DesiredReplicas == 3, nil
+		})
+		poll(t, 60*time.Second, "the SuccessfulRescale event", func() (bool, error) {
+			r := c.Kubectl(t, "get", "events", "--field-selector", "involvedObject.name=burner,reason=SuccessfulRescale", "-o", "jsonpath={.items[*].message}")
+			return strings.Contains(r.Stdout, "New size: 3; reason: cpu resource utilization (percentage of request) above target"), nil
+		})
 	})
 
 	t.Run("KubeletRestartAdoptsContainers", func(t *testing.T) {

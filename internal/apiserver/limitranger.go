@@ -32,6 +32,9 @@ import (
 // limitRanges returns the LimitRanges of namespace, from the watch cache.
 func (s *Server) limitRanges(ctx context.Context, namespace string) ([]*corev1.LimitRange, error) {
 	res := s.coreResource("limitranges")
+	if n, ok := res.store.CachedLen(); ok && n == 0 {
+		return nil, nil // the common case: no LimitRange anywhere
+	}
 	list, err := res.store.List(ctx, res.store.Prefix(namespace), storage.ListOptions{Stale: true})
 	if err != nil {
 		return nil, storageError(err, res.gr, "")

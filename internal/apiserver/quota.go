@@ -52,6 +52,9 @@ func (s *Server) chargeQuota(ctx context.Context, res *resource, obj, old runtim
 		return nil
 	}
 	qres := s.coreResource("resourcequotas")
+	if n, ok := qres.store.CachedLen(); ok && n == 0 {
+		return nil // the common case: no quota anywhere
+	}
 	list, err := qres.store.List(ctx, qres.store.Prefix(a.GetNamespace()), storage.ListOptions{Stale: true})
 	if err != nil {
 		return storageError(err, qres.gr, "")

@@ -28,6 +28,7 @@ func newSimnodeCommand() *cobra.Command {
 			}
 			rc.QPS, rc.Burst = 1000, 2000
 			rc.UserAgent = "kijabi-simnode"
+			rc.ContentType, rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf", "application/vnd.kubernetes.protobuf,application/json"
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -133,7 +134,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("built-in images ready", "images", []string{image.PauseImage, image.BusyboxImage}, "took", time.Since(start).Round(time.Millisecond))
 	}
-	client, err := kubernetes.NewForConfig(cfg.REST)
+	// Built-in kinds travel as protobuf, as with every Kubernetes component: cheaper to
+	// decode, and the API server sends stored objects as they are.
+	rc := rest.CopyConfig(cfg.REST)
+	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeProtobuf, runtime.ContentTypeProtobuf+","+runtime.ContentTypeJSON
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -160,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 	nw := &addons{cfg: cfg, client: client, informers: shared, log: log}
 	defer nw.wait()
 	nw.start(ctx)
-	eventClient, err := kubernetes.NewForConfig(rest.CopyConfig(cfg.REST))
+	eventClient, err := kubernetes.NewForConfig(rest.CopyConfig(rc))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

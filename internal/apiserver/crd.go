@@ -395,14 +395,12 @@ func (s *Server) watchCRDs(ctx context.Context, rev int64) int64 {
 		case watch.Bookmark:
 			continue
 		case watch.Deleted:
-			if crd, ok := ev.PrevObject.(*apiextensionsv1.CustomResourceDefinition); ok {
-				s.unserveCRD(crd.Name)
-			} else if crd, ok := ev.Object.(*apiextensionsv1.CustomResourceDefinition); ok {
-				s.unserveCRD(crd.Name)
+			if obj, err := ev.Object(); err == nil {
+				s.unserveCRD(obj.(*apiextensionsv1.CustomResourceDefinition).Name)
 			}
 		default:
-			if crd, ok := ev.Object.(*apiextensionsv1.CustomResourceDefinition); ok {
-				s.syncCRD(ctx, crd.DeepCopy())
+			if obj, err := ev.Object(); err == nil {
+				s.syncCRD(ctx, obj.(*apiextensionsv1.CustomResourceDefinition).DeepCopy())
 			}
 		}
 		rev = ev.Revision

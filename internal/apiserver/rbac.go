@@ -149,7 +149,11 @@ func (s *Server) followPolicy(ctx context.Context, p policyAuthorizer, res *reso
 		for ev := range res.store.Watch(ctx, res.store.Prefix(""), rev) {
 			switch ev.Type {
 			case watch.Added, watch.Modified, watch.Deleted:
-				p.ApplyPolicy(ev.Type, ev.Object)
+				if obj, err := ev.Object(); err == nil {
+					p.ApplyPolicy(ev.Type, obj)
+				} else {
+					s.log.Warn("RBAC watch: undecodable object", "resource", res.name, "err", err)
+				}
 				rev = ev.Revision
 			case watch.Bookmark:
 				rev = ev.Revision

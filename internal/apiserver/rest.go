@@ -231,11 +231,24 @@ func (s *Server) get(ctx context.Context, w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	obj, err := res.store.Read(ctx, res.store.Key(info.namespace, info.name), opts)
+	key := res.store.Key(info.namespace, info.name)
+	if t, err := s.objectTarget(r); err == nil && res.wantsStored(t) {
+		so, err := res.store.ReadStored(ctx, key, opts)
+		if err != nil {
+			return storageError(err, res.gr, info.name)
+		}
+		data, err := storedObject(so)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		writeEncoded(w, r, http.StatusOK, t, data)
+		return nil
+	}
+	obj, err := res.store.Read(ctx, key, opts)
 	if err != nil {
 		return storageError(err, res.gr, info.name)
 	}
-	s.respond(w, r, http.StatusOK, res, forResponse(r, obj))
+	s.respond(w, r, http.StatusOK, res, obj)
 	return nil
 }
 
@@ -396,12 +409,22 @@ func (s *Server) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if !sel.empty() {
 		opts.Filter = func(o runtime.Object) bool { return sel.matches(res, o) }
 	}
+	opts.Stored = res.wantsStored(t)
 	result, err := res.store.List(ctx, res.store.Prefix(info.namespace), opts)
 	if err != nil {
 		if errors.Is(err, storage.ErrCompacted) && cont != "" {
 			return apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
 		}
 		return storageError(err, res.gr, "")
+	}
+	if opts.Stored {
+		lm := &metav1.ListMeta{ResourceVersion: strconv.FormatInt(result.Revision, 10), Continue: result.Continue, RemainingItemCount: result.Remaining}
+		data, err := storedList(res.listGVK, lm, result.Stored)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		writeEncoded(w, r, http.StatusOK, t, data)
+		return nil
 	}
 	list := res.newList()
 	if err := meta.SetList(list, result.Items); err != nil {

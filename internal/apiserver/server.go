@@ -112,6 +112,9 @@ type resource struct {
 	// managers tracks managedFields for the object (""), its status ("status") and other
 	// subresources that write part of it ("approval").
 	managers map[string]*managedfields.FieldManager
+	// stored is set when objects are stored in the protobuf encoding of the served kind:
+	// protobuf clients can then be sent the stored bytes (see passthrough.go).
+	stored bool
 }
 
 // New builds a Server on cfg.Storage.
@@ -141,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 	s.codecs = serializer.NewCodecFactory(s.scheme, serializer.EnablePretty)
 	s.instruments = newInstruments(s)
 	proto := protobuf.NewSerializer(s.scheme, s.scheme)
-	typeConverter := applyconfigurations.NewTypeConverter(s.scheme)
+	var typeConverter managedfields.TypeConverter = &writeTypeConverter{TypeConverter: applyconfigurations.NewTypeConverter(s.scheme)}
 	crdTypeConverter := apiextensionsac.NewTypeConverter(s.scheme)
 	var oas []openapi.Resource
 	groupVersions := map[string][]string{}
@@ -177,8 +180,10 @@ func New(cfg Config) (*Server, error) {
 			continue
 		}
 		var codec storage.Codec = &storageCodec{gvk: r.gvk, proto: proto}
+		r.stored = true
 		if r.gvk.Group == "events.k8s.io" {
 			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto}}
+			r.stored = false
 		}
 		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", codec, def.newObj)
 		if p, ok := printers.For(def.group, def.name); ok {

@@ -182,10 +182,12 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	var binding corev1.Binding
-	if err := json.Unmarshal(data, &binding); err != nil {
-		return apierrors.NewBadRequest(err.Error())
+	// The scheduler sends protobuf, as other clients may: decode as the content type says.
+	obj, err := s.decodeData(w, r, res, data, corev1.SchemeGroupVersion.WithKind("Binding"))
+	if err != nil {
+		return err
 	}
+	binding := *obj.(*corev1.Binding)
 	if binding.Name == "" {
 		binding.Name = info.name
 	}
@@ -253,10 +255,11 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
-	var ev policyv1.Eviction
-	if err := json.Unmarshal(data, &ev); err != nil {
-		return apierrors.NewBadRequest(err.Error())
+	obj, err := s.decodeData(w, r, res, data, policyv1.SchemeGroupVersion.WithKind("Eviction"))
+	if err != nil {
+		return err
 	}
+	ev := *obj.(*policyv1.Eviction)
 	if ev.Name != "" && ev.Name != info.name {
 		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object: %s vs %s", info.name, ev.Name))
 	}

@@ -79,7 +79,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 	}
 
-	var initial []runtime.Object
+	var initial storage.ListResult
 	var startRev int64
 	withInitial := (sendInitial != nil && *sendInitial) || (sendInitial == nil && (rv == "" || rv == "0"))
 	if withInitial {
@@ -89,14 +89,18 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 				return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
 			}
 		}
-		list, err := res.store.List(ctx, res.store.Prefix(info.namespace), storage.ListOptions{Filter: func(o runtime.Object) bool { return sel.matches(res, o) }})
+		lo := storage.ListOptions{Stored: res.wantsStored(t)}
+		if !sel.empty() {
+			lo.Filter = func(o runtime.Object) bool { return sel.matches(res, o) }
+		}
+		list, err := res.store.List(ctx, res.store.Prefix(info.namespace), lo)
 		if err != nil {
 			return storageError(err, res.gr, "")
 		}
 		if list.Revision < minRev {
 			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", minRev, list.Revision), 1)
 		}
-		initial, startRev = list.Items, list.Revision
+		initial, startRev = *list, list.Revision
 	} else if rv == "" || rv == "0" {
 		if startRev, err = res.store.CurrentRevision(ctx); err != nil {
 			return storageError(err, res.gr, "")
@@ -141,12 +145,11 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return bytes.TrimRight(b.Bytes(), "\n"), nil
 	}
 	memoKey := t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
-	// frame renders one whole event as written on the stream (framing included).
-	frame := func(typ watch.EventType, obj runtime.Object) ([]byte, error) {
-		raw, err := encode(obj)
-		if err != nil {
-			return nil, err
-		}
+	// Protobuf clients of the stored kind get the stored bytes (see passthrough.go).
+	stored := res.wantsStored(t)
+	// frame renders one whole event as written on the stream (framing included) from the
+	// object's encoding.
+	frame := func(typ watch.EventType, raw []byte) ([]byte, error) {
 		var b bytes.Buffer
 		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}
 		if err := t.info.StreamSerializer.Serializer.Encode(ev, t.info.StreamSerializer.Framer.NewFrameWriter(&b)); err != nil {
@@ -154,27 +157,77 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return b.Bytes(), nil
 	}
-	// send writes one event; from, when set, is the stored event obj comes from unchanged,
-	// whose encoding all watchers share. Written events are flushed before the loop below
-	// waits for more (whatever it skipped meanwhile), so a watcher that is behind gets them
-	// in batches and none stays in the buffer.
+	// Written events are flushed before the loop below waits for more (whatever it skipped
+	// meanwhile), so a watcher that is behind gets them in batches and none stays in the
+	// buffer.
 	dirty := false
-	send := func(typ watch.EventType, obj runtime.Object, from *storage.Event) error {
-		var data []byte
-		var err error
-		if from != nil {
-			data, err = from.Encoded(memoKey+";"+string(typ), func() ([]byte, error) { return frame(typ, obj) })
-		} else {
-			data, err = frame(typ, obj)
-		}
-		if err != nil {
-			return err
-		}
+	write := func(data []byte) error {
 		if _, err := w.Write(data); err != nil {
 			return err
 		}
 		dirty = true
 		return nil
+	}
+	// sendObject writes one event for an object that is not a stored event's (initial
+	// events).
+	sendObject := func(typ watch.EventType, obj runtime.Object, so *storage.StoredObject) error {
+		var raw []byte
+		var err error
+		if so != nil {
+			raw, err = storedObject(*so)
+		} else {
+			raw, err = encode(obj)
+		}
+		if err != nil {
+			return err
+		}
+		data, err := frame(typ, raw)
+		if err != nil {
+			return err
+		}
+		return write(data)
+	}
+	// sendEvent writes a stored event as typ: its object, or with prev its previous object
+	// at the event's revision (an object leaving a watch's selection). Its encoding is shared
+	// by every watcher that sends it.
+	sendEvent := func(typ watch.EventType, ev *storage.Event, prev bool) error {
+		key := memoKey + ";" + string(typ)
+		if prev {
+			key += ";prev"
+		}
+		data, err := ev.Encoded(key, func() ([]byte, error) {
+			var raw []byte
+			var err error
+			switch {
+			case stored && prev:
+				raw, err = storedObject(storage.StoredObject{Data: ev.StoredPrev(), Revision: ev.Revision})
+			case stored:
+				raw, err = storedObject(storage.StoredObject{Data: ev.Stored(), Revision: ev.Revision})
+			case prev:
+				var obj runtime.Object
+				if obj, err = ev.PrevObject(); err != nil {
+					return nil, err
+				}
+				obj = obj.DeepCopyObject()
+				a, _ := meta.Accessor(obj)
+				a.SetResourceVersion(strconv.FormatInt(ev.Revision, 10))
+				raw, err = encode(obj)
+			default:
+				var obj runtime.Object
+				if obj, err = ev.Object(); err != nil {
+					return nil, err
+				}
+				raw, err = encode(obj)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return frame(typ, raw)
+		})
+		if err != nil {
+			return err
+		}
+		return write(data)
 	}
 	bookmark := func(rev int64, initialEnd bool) error {
 		obj := res.newObj()
@@ -199,8 +252,14 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return nil
 	}
-	for _, obj := range initial {
-		if err := send(watch.Added, obj, nil); err != nil {
+	for i := range initial.Keys {
+		var err error
+		if initial.Stored != nil {
+			err = sendObject(watch.Added, nil, &initial.Stored[i])
+		} else {
+			err = sendObject(watch.Added, initial.Items[i], nil)
+		}
+		if err != nil {
 			return nil
 		}
 	}
@@ -262,10 +321,23 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 				continue
 			}
 			lastRev = ev.Revision
-			typ, obj, from := ev.Type, ev.Object, &ev
+			typ, prev := ev.Type, false
 			if !sel.empty() {
-				newMatch := ev.Type != watch.Deleted && sel.matches(res, ev.Object)
-				oldMatch := ev.PrevObject != nil && sel.matches(res, ev.PrevObject)
+				var newMatch, oldMatch bool
+				if ev.Type != watch.Deleted {
+					obj, err := ev.Object()
+					if err != nil {
+						s.log.Warn("watch: undecodable object", "key", ev.Key, "err", err)
+						continue
+					}
+					newMatch = sel.matches(res, obj)
+				}
+				if old, err := ev.PrevObject(); err != nil {
+					s.log.Warn("watch: undecodable object", "key", ev.Key, "err", err)
+					continue
+				} else if old != nil {
+					oldMatch = sel.matches(res, old)
+				}
 				switch {
 				case ev.Type == watch.Deleted:
 					if !oldMatch {
@@ -277,15 +349,12 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 					typ = watch.Added
 				case oldMatch:
 					// The object left the selection: watchers see it deleted.
-					typ, from = watch.Deleted, nil
-					obj = ev.PrevObject.DeepCopyObject()
-					a, _ := meta.Accessor(obj)
-					a.SetResourceVersion(strconv.FormatInt(ev.Revision, 10))
+					typ, prev = watch.Deleted, true
 				default:
 					continue
 				}
 			}
-			if err := send(typ, obj, from); err != nil {
+			if err := sendEvent(typ, &ev, prev); err != nil {
 				return nil
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -25,6 +26,7 @@ func runScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, shared
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 2000, 4000
 	rc.UserAgent = "kijabi-scheduler"
+	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeProtobuf, protobufOrJSON
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ func newProcessInformers(rc *rest.Config, stop <-chan struct{}) (*sharedInformer
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 100, 200 // lists and watches only
 	rc.UserAgent = "kijabi-shared-informers"
+	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeProtobuf, protobufOrJSON
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("server: informer client: %w", err)
@@ -206,3 +207,8 @@ func (i *sessionInformer) AddIndexers(indexers cache.Indexers) error {
 	}
 	return i.SharedIndexInformer.AddIndexers(missing)
 }
+
+// protobufOrJSON is what the components' clients accept: built-in kinds travel as protobuf,
+// as with every Kubernetes component (cheaper to decode, and the API server sends stored
+// objects as they are).
+const protobufOrJSON = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON

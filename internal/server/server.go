@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -390,6 +391,7 @@ func (r *Running) startSimnodes(ctx context.Context, ca *pki.CA, tlsDir, url str
 	}
 	rc.QPS, rc.Burst = 1000, 2000
 	rc.UserAgent = "kijabi-simnode"
+	rc.ContentType, rc.AcceptContentTypes = runtime.ContentTypeProtobuf, protobufOrJSON
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

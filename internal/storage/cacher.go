@@ -5,24 +5,26 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The watch cache. One per Store, started by StartCache:
 //
 //   - run() lists the resource once, then follows a single etcd watch; it alone writes the
-//     cache. Each change updates objects (key → latest object), appends to a ring of recent
-//     events, advances rev and is offered to every watcher, all under mu, so every watcher
-//     sees every change in revision order.
-//   - Objects in the cache are shared and read-only: whoever receives one (lists, watch
-//     events) must copy it before changing it.
+//     cache. Each change updates objects (key → latest stored bytes), appends to a ring of
+//     recent events, advances rev and is offered to every watcher, all under mu, so every
+//     watcher sees every change in revision order.
+//   - The cache keeps objects as etcd stores them (a pod is ~1–2 KiB of protobuf instead of
+//     ~5 KiB decoded) and decodes on demand: a get or list decodes what it returns (a fresh
+//     copy, the caller's to keep), and an event is decoded once, when a watcher first needs
+//     it, for every watcher of it. Servers may also send the stored bytes as they are.
 //   - A consistent list or get asks etcd for its current revision (one round trip shared by
 //     concurrent readers, see revisionBatcher) and waits until rev reaches it, asking etcd for
 //     progress marks so that an idle resource catches up too.
@@ -42,8 +44,9 @@ const (
 	// object versions.
 	ringMinSize = 100
 	ringFresh   = 75 * time.Second
-	// memoWindow is how many of the latest events keep their encodings: watchers are
-	// normally that close to the head; one further behind encodes what it sends itself.
+	// memoWindow is how many of the latest events keep their decoded objects and
+	// encodings: watchers are normally that close to the head; one further behind decodes
+	// and encodes what it sends itself.
 	memoWindow = 512
 	// watcherBuffer is how far a watcher may fall behind before it is closed.
 	watcherBuffer = 2048
@@ -58,7 +61,7 @@ type cacher struct {
 
 	mu      sync.Mutex
 	ready   bool
-	objects map[string]runtime.Object
+	objects map[string]entry
 	rev     int64
 	// ring holds the latest events, oldest first from ringPos; oldest is the revision from
 	// which history is complete. times holds when each event arrived.
@@ -70,8 +73,12 @@ type cacher struct {
 	// changed is closed and replaced whenever rev moves.
 	changed  chan struct{}
 	watchers map[*cacheWatcher]struct{}
-	// fields shares the managedFields field sets of the objects held (see fieldSets).
-	fields fieldSets
+}
+
+// entry is an object as etcd stores it, and its ModRevision (its resourceVersion).
+type entry struct {
+	data []byte
+	rev  int64
 }
 
 type cacheWatcher struct {
@@ -82,42 +89,66 @@ type cacheWatcher struct {
 	closed bool
 }
 
-// memo caches an event's encodings, so that N watchers of one event encode it once. Once
-// the event is old (expired), encodings are computed but no longer kept.
+// memo holds what watchers of one event share: its decoded objects and its encodings, so
+// that N watchers of an event decode and encode it once. Once the event is old (expired),
+// they are computed but no longer kept. Encoding may decode (under encMu), never the reverse.
 type memo struct {
-	mu      sync.Mutex
+	encMu   sync.Mutex
 	data    map[string][]byte
+	decMu   sync.Mutex
+	obj     runtime.Object
+	prev    runtime.Object
 	expired bool
 }
 
 func (m *memo) expire() {
-	m.mu.Lock()
-	m.expired, m.data = true, nil
-	m.mu.Unlock()
+	m.encMu.Lock()
+	m.decMu.Lock()
+	m.expired, m.data, m.obj, m.prev = true, nil, nil, nil
+	m.decMu.Unlock()
+	m.encMu.Unlock()
 }
 
-// Encoded returns the encoding of the event stored under key, computing it once with enc.
-// Events that did not come from the cache compute it every time.
+// decoded returns *slot, decoding it with dec first if needed.
+func (m *memo) decoded(slot *runtime.Object, dec func() (runtime.Object, error)) (runtime.Object, error) {
+	m.decMu.Lock()
+	defer m.decMu.Unlock()
+	if *slot != nil {
+		return *slot, nil
+	}
+	obj, err := dec()
+	if err != nil {
+		return nil, err
+	}
+	if !m.expired {
+		*slot = obj
+	}
+	return obj, nil
+}
+
+// Encoded returns the encoding of the event stored under key, computing it once with enc
+// (which may call Object and PrevObject).
 func (e *Event) Encoded(key string, enc func() ([]byte, error)) ([]byte, error) {
 	if e.memo == nil {
 		return enc()
 	}
-	e.memo.mu.Lock()
-	defer e.memo.mu.Unlock()
-	if b, ok := e.memo.data[key]; ok {
+	m := e.memo
+	m.encMu.Lock()
+	defer m.encMu.Unlock()
+	if b, ok := m.data[key]; ok {
 		return b, nil
 	}
 	b, err := enc()
 	if err != nil {
 		return nil, err
 	}
-	if e.memo.expired {
+	if m.expired {
 		return b, nil
 	}
-	if e.memo.data == nil {
-		e.memo.data = map[string][]byte{}
+	if m.data == nil {
+		m.data = map[string][]byte{}
 	}
-	e.memo.data[key] = b
+	m.data[key] = b
 	return b, nil
 }
 
@@ -136,28 +167,24 @@ func (s *Store) StartCache(ctx context.Context, log *slog.Logger, consistent boo
 
 // reload replaces the cache's content with a fresh list from etcd.
 func (c *cacher) reload(ctx context.Context) error {
-	list, err := c.store.listEtcd(ctx, c.store.prefix, ListOptions{})
+	resp, err := c.store.client.Get(ctx, c.store.prefix, clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("storage: filling watch cache for %s: %w", c.store.prefix, err)
 	}
-	objects := make(map[string]runtime.Object, len(list.Items))
-	for i, obj := range list.Items {
-		objects[list.Keys[i]] = obj
+	objects := make(map[string]entry, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		objects[string(kv.Key)] = entry{data: kv.Value, rev: kv.ModRevision}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for w := range c.watchers {
 		c.closeWatcher(w)
 	}
-	c.fields = fieldSets{}
-	for _, obj := range objects {
-		c.fields.intern(obj)
-	}
 	c.objects = objects
 	c.ring, c.times = nil, nil
 	c.ringPos, c.count = 0, 0
-	c.oldest = list.Revision
-	c.setRev(list.Revision)
+	c.oldest = resp.Header.Revision
+	c.setRev(resp.Header.Revision)
 	c.ready = true
 	return nil
 }
@@ -220,9 +247,12 @@ func (c *cacher) apply(ev Event) {
 	if ev.Revision <= c.rev {
 		return // already known from the list the cache started with
 	}
-	// The previous state is the cache's: etcd need not send it, nor this process decode it
-	// again, and every event shares the object versions the cache already holds.
+	// The previous state is the cache's: etcd need not send it, and every event shares the
+	// stored bytes the cache already holds.
 	prev, had := c.objects[ev.Key]
+	if had {
+		ev.prevData, ev.prevRev = prev.data, prev.rev
+	}
 	switch ev.Type {
 	case watch.Deleted:
 		if !had {
@@ -231,25 +261,13 @@ func (c *cacher) apply(ev Event) {
 			c.setRev(ev.Revision)
 			return
 		}
-		ev.PrevObject = prev
-		ev.Object = prev.DeepCopyObject()
-		if err := setRV(ev.Object, ev.Revision); err != nil {
-			c.log.Warn("watch cache: deleted object", "key", ev.Key, "err", err)
-		}
-		c.fields.intern(ev.Object)
+		ev.data = prev.data
 		delete(c.objects, ev.Key)
 	default:
-		if had {
-			ev.PrevObject = prev
-		}
-		c.fields.intern(ev.Object)
-		c.objects[ev.Key] = ev.Object
+		c.objects[ev.Key] = entry{data: ev.data, rev: ev.Revision}
 	}
-	ev.memo = &memo{}
+	ev.store, ev.memo = c.store, &memo{}
 	c.push(ev)
-	if c.fields.full() {
-		c.fields.rebuild(c.eachObject)
-	}
 	c.setRev(ev.Revision)
 	for w := range c.watchers {
 		if ev.Revision > w.after && strings.HasPrefix(ev.Key, w.prefix) {
@@ -260,7 +278,7 @@ func (c *cacher) apply(ev Event) {
 
 // push appends ev to the ring, growing it up to ringSize; when full, the oldest event goes.
 // Events older than ringFresh go too while the ring holds more than ringMinSize, and
-// encodings are dropped from events further than memoWindow from the head.
+// decoded objects and encodings are dropped from events further than memoWindow from the head.
 func (c *cacher) push(ev Event) {
 	now := time.Now()
 	for c.count > ringMinSize && now.Sub(c.times[c.ringPos]) > ringFresh {
@@ -285,18 +303,6 @@ func (c *cacher) push(ev Event) {
 	j := (c.ringPos + c.count) % len(c.ring)
 	c.ring[j], c.times[j] = ev, now
 	c.count++
-}
-
-// eachObject calls f on every object the cache holds: current ones and the ring's.
-func (c *cacher) eachObject(f func(runtime.Object)) {
-	for _, obj := range c.objects {
-		f(obj)
-	}
-	for i := 0; i < c.count; i++ {
-		ev := c.at(i)
-		f(ev.Object)
-		f(ev.PrevObject)
-	}
 }
 
 // at returns the i-th event of the ring, oldest first.
@@ -400,81 +406,77 @@ func (c *cacher) waitFor(ctx context.Context, rev int64) error {
 	}
 }
 
-// lookup returns the cached object at key and its revision. The object is shared.
-func (c *cacher) lookup(key string) (runtime.Object, int64, bool) {
+// lookup returns the cached entry at key.
+func (c *cacher) lookup(key string) (entry, bool) {
 	c.mu.Lock()
-	obj, ok := c.objects[key]
+	e, ok := c.objects[key]
 	c.mu.Unlock()
-	if !ok {
-		return nil, 0, false
-	}
-	a, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, 0, false
-	}
-	rev, err := strconv.ParseInt(a.GetResourceVersion(), 10, 64)
-	if err != nil {
-		return nil, 0, false
-	}
-	return obj, rev, true
+	return e, ok
 }
 
-// get serves a read of one key from memory. ok is false when the cache cannot serve it.
-func (c *cacher) get(ctx context.Context, key string, opts GetOptions) (runtime.Object, bool, error) {
+// catchUp waits until the cache may answer a read: any state (stale), one at least minRev
+// recent (waiting for it when wait is set), or the latest. ok is false when the cache
+// cannot answer (etcd must).
+func (c *cacher) catchUp(ctx context.Context, stale bool, minRev int64, wait bool) (ok bool, err error) {
 	switch {
-	case opts.Stale:
+	case stale:
 	case !c.consistent:
-		return nil, false, nil
-	case opts.MinRevision > 0:
+		return false, nil
+	case minRev > 0:
 		c.mu.Lock()
 		cur := c.rev
 		c.mu.Unlock()
-		if cur < opts.MinRevision {
-			// etcd has it (or knows the revision is in the future).
-			return nil, false, nil
+		if cur < minRev {
+			// etcd has it, or knows the revision is in the future.
+			if !wait {
+				return false, nil
+			}
+			if err := c.waitFor(ctx, minRev); err != nil {
+				return false, nil
+			}
 		}
 	default:
 		cur, err := c.store.revs.current(ctx)
 		if err != nil {
-			return nil, false, err
+			return false, err
 		}
 		if err := c.waitFor(ctx, cur); err != nil {
 			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
+				return false, ctx.Err()
 			}
+			// Fall back to etcd rather than fail the request.
 			c.log.Debug("consistent read from etcd", "err", err)
-			return nil, false, nil
+			return false, nil
 		}
 	}
-	c.mu.Lock()
-	obj, ok := c.objects[key]
-	c.mu.Unlock()
-	if !ok {
-		return nil, true, ErrNotFound
-	}
-	return obj, true, nil
+	return true, nil
 }
 
-// list serves a list from memory. ok is false when the cache cannot serve it.
-func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*ListResult, bool, error) {
-	switch {
-	case opts.Stale:
-	case !c.consistent:
-		return nil, false, nil
-	case opts.MinRevision > 0:
-		if err := c.waitFor(ctx, opts.MinRevision); err != nil {
-			return nil, false, nil
-		}
-	default:
-		cur, err := c.store.revs.current(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		if err := c.waitFor(ctx, cur); err != nil {
-			// Fall back to etcd rather than fail the request.
-			c.log.Debug("consistent list from etcd", "err", err)
-			return nil, false, nil
-		}
+// get serves a read of one key from memory. ok is false when the cache cannot serve it.
+func (c *cacher) get(ctx context.Context, key string, opts GetOptions) (entry, bool, error) {
+	if ok, err := c.catchUp(ctx, opts.Stale, opts.MinRevision, false); !ok || err != nil {
+		return entry{}, false, err
+	}
+	c.mu.Lock()
+	e, found := c.objects[key]
+	c.mu.Unlock()
+	if !found {
+		return entry{}, true, ErrNotFound
+	}
+	return e, true, nil
+}
+
+// snapshot is the cache's content under a prefix at one revision, in key order.
+type snapshot struct {
+	keys    []string
+	entries []entry
+	rev     int64
+}
+
+// list takes a snapshot of prefix for a list. ok is false when the cache cannot serve it.
+func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*snapshot, bool, error) {
+	if ok, err := c.catchUp(ctx, opts.Stale, opts.MinRevision, true); !ok || err != nil {
+		return nil, false, err
 	}
 	c.mu.Lock()
 	keys := make([]string, 0, len(c.objects))
@@ -484,33 +486,13 @@ func (c *cacher) list(ctx context.Context, prefix string, opts ListOptions) (*Li
 		}
 	}
 	rev := c.rev
-	objs := make([]runtime.Object, len(keys))
 	sort.Strings(keys)
+	entries := make([]entry, len(keys))
 	for i, k := range keys {
-		objs[i] = c.objects[k]
+		entries[i] = c.objects[k]
 	}
 	c.mu.Unlock()
-
-	res := &ListResult{Revision: rev}
-	for i, obj := range objs {
-		if opts.Filter != nil && !opts.Filter(obj) {
-			continue
-		}
-		res.Items = append(res.Items, obj)
-		res.Keys = append(res.Keys, keys[i])
-		if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit {
-			if i < len(objs)-1 {
-				// The next pages come from etcd at this revision: one consistent snapshot.
-				res.Continue = encodeContinue(rev, strings.TrimPrefix(keys[i]+"\x00", prefix))
-				if opts.Filter == nil {
-					remaining := int64(len(objs) - i - 1)
-					res.Remaining = &remaining
-				}
-			}
-			break
-		}
-	}
-	return res, true, nil
+	return &snapshot{keys: keys, entries: entries, rev: rev}, true, nil
 }
 
 // CachedLen is how many objects the watch cache holds, and false when it is not running.
@@ -525,14 +507,20 @@ func (s *Store) CachedLen() (int, bool) {
 }
 
 // Cached returns the object at key as the watch cache holds it (possibly slightly behind
-// etcd), and false when the cache is not running or does not hold the key. The object is
-// shared: callers must not modify it.
+// etcd), and false when the cache is not running or does not hold the key (or cannot
+// decode it). The object is a fresh copy.
 func (s *Store) Cached(key string) (runtime.Object, bool) {
 	if s.cache == nil {
 		return nil, false
 	}
-	s.cache.mu.Lock()
-	defer s.cache.mu.Unlock()
-	obj, ok := s.cache.objects[key]
-	return obj, ok
+	e, ok := s.cache.lookup(key)
+	if !ok {
+		return nil, false
+	}
+	obj, err := s.decode(e.data, e.rev)
+	if err != nil {
+		s.cache.log.Warn("watch cache: undecodable object", "key", key, "err", err)
+		return nil, false
+	}
+	return obj, true
 }

@@ -395,10 +395,67 @@ func runConformance(t *testing.T, b *storage.Backend) {
 			if ev.Type != typ {
 				t.Fatalf("event %d: %s (%v), want %s", i, ev.Type, ev.Err, typ)
 			}
-			if r := rv(t, ev.Object); r <= last || (i == 0 && r != rv(t, created)) {
-				t.Fatalf("event %d resourceVersion %d after %d", i, r, last)
+			obj, err := ev.Object()
+			if err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			if r := rv(t, obj); r <= last || (i == 0 && r != rv(t, created)) || r != ev.Revision {
+				t.Fatalf("event %d resourceVersion %d after %d (event revision %d)", i, r, last, ev.Revision)
 			} else {
 				last = r
+			}
+			// Each event carries the state before it, and the stored bytes of its object.
+			prev, err := ev.PrevObject()
+			if err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			wantV := map[watch.EventType]string{watch.Added: "1", watch.Modified: "2", watch.Deleted: "2"}[typ]
+			if got := obj.(*corev1.ConfigMap).Data["v"]; got != wantV {
+				t.Fatalf("event %d: object has v=%q, want %q", i, got, wantV)
+			}
+			switch {
+			case typ == watch.Added && prev != nil:
+				t.Fatalf("added event with a previous object %v", prev)
+			case typ == watch.Modified && (prev == nil || prev.(*corev1.ConfigMap).Data["v"] != "1"):
+				t.Fatalf("modified event: previous object %v", prev)
+			case typ == watch.Deleted && (prev == nil || prev.(*corev1.ConfigMap).Data["v"] != "2"):
+				t.Fatalf("deleted event: previous object %v", prev)
+			}
+			if d, err := s.Decode(storage.StoredObject{Data: ev.Stored(), Revision: ev.Revision}); err != nil || d.(*corev1.ConfigMap).Data["v"] != wantV {
+				t.Fatalf("event %d: stored bytes decode to %v, %v", i, d, err)
+			}
+		}
+	})
+	t.Run("StoredReadsAndLists", func(t *testing.T) {
+		s := newStore(t, b)
+		var made []runtime.Object
+		for _, n := range []string{"a", "b", "c"} {
+			obj, err := s.Create(ctx, s.Key("st", n), cm("st", n, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, obj)
+		}
+		so, err := s.ReadStored(ctx, s.Key("st", "b"), storage.GetOptions{})
+		if err != nil || so.Revision != rv(t, made[1]) {
+			t.Fatalf("ReadStored: %v at %d, want %d", err, so.Revision, rv(t, made[1]))
+		}
+		if got, err := s.Decode(so); err != nil || got.(*corev1.ConfigMap).Data["v"] != "b" || rv(t, got) != so.Revision {
+			t.Fatalf("decoded stored object: %v, %v", got, err)
+		}
+		if _, err := s.ReadStored(ctx, s.Key("st", "nope"), storage.GetOptions{}); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("ReadStored of a missing key: %v", err)
+		}
+		page, err := s.List(ctx, s.Prefix("st"), storage.ListOptions{Stored: true, Limit: 2, Filter: func(o runtime.Object) bool {
+			return o.(*corev1.ConfigMap).Name != "a"
+		}})
+		if err != nil || len(page.Stored) != 2 || page.Items != nil || len(page.Keys) != 2 {
+			t.Fatalf("stored list: %+v, %v", page, err)
+		}
+		for i, want := range []string{"b", "c"} {
+			got, err := s.Decode(page.Stored[i])
+			if err != nil || got.(*corev1.ConfigMap).Name != want || rv(t, got) != rv(t, made[i+1]) {
+				t.Fatalf("stored list item %d: %v, %v", i, got, err)
 			}
 		}
 	})

@@ -14,6 +14,11 @@
 // ModRevision has not moved, retrying from the current value otherwise. Nothing is written when the new encoding equals the stored one,
 // so no-op updates do not bump resourceVersion (as in Kubernetes).
 //
+// Once StartCache runs, a watch cache serves reads, lists and watches from memory. It keeps
+// objects as stored (the bytes etcd holds) and decodes on demand, so that it costs about what
+// etcd's own copy does; ReadStored, ListOptions.Stored and Event.Stored hand the stored bytes
+// to a server that can send them as they are.
+//
 // The Compactor compacts etcd's history periodically, always keeping one interval of history so
 // that watchers which are briefly behind can resume.
 package storage

@@ -124,16 +124,46 @@ type GetOptions struct {
 
 // Read reads the object at key, from the watch cache when it can honour opts: a consistent
 // read is served from memory once the cache has caught up with etcd's current revision
-// (read in one round trip shared by concurrent readers). The object may be shared with the
-// cache: callers must not modify it.
+// (read in one round trip shared by concurrent readers). The object is a fresh copy.
 func (s *Store) Read(ctx context.Context, key string, opts GetOptions) (runtime.Object, error) {
 	if s.cache != nil {
-		if obj, ok, err := s.cache.get(ctx, key, opts); ok || err != nil {
-			return obj, err
+		if e, ok, err := s.cache.get(ctx, key, opts); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			return s.decode(e.data, e.rev)
 		}
 	}
 	return s.Get(ctx, key)
 }
+
+// StoredObject is an object in its stored encoding, which lacks its resourceVersion: that
+// is Revision.
+type StoredObject struct {
+	Data     []byte
+	Revision int64
+}
+
+// ReadStored is Read without decoding: it returns the object as stored. The bytes are
+// shared: do not modify them.
+func (s *Store) ReadStored(ctx context.Context, key string, opts GetOptions) (StoredObject, error) {
+	if s.cache != nil {
+		if e, ok, err := s.cache.get(ctx, key, opts); ok || err != nil {
+			return StoredObject{Data: e.data, Revision: e.rev}, err
+		}
+	}
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return StoredObject{}, err
+	}
+	if len(resp.Kvs) == 0 {
+		return StoredObject{}, ErrNotFound
+	}
+	return StoredObject{Data: resp.Kvs[0].Value, Revision: resp.Kvs[0].ModRevision}, nil
+}
+
+// Decode decodes an object read with ReadStored or ListOptions.Stored.
+func (s *Store) Decode(o StoredObject) (runtime.Object, error) { return s.decode(o.Data, o.Revision) }
 
 // Get reads the object at key from etcd.
 func (s *Store) Get(ctx context.Context, key string) (runtime.Object, error) {
@@ -225,8 +255,12 @@ func (s *Store) failedState(txn *clientv3.TxnResponse) (*state, error) {
 // transaction), otherwise a read from etcd.
 func (s *Store) initialState(ctx context.Context, key string) (*state, error) {
 	if s.cache != nil {
-		if obj, rev, ok := s.cache.lookup(key); ok {
-			return &state{obj: obj.DeepCopyObject(), rev: rev, fromCache: true}, nil
+		if e, ok := s.cache.lookup(key); ok {
+			obj, err := s.decode(e.data, e.rev)
+			if err != nil {
+				return nil, err
+			}
+			return &state{obj: obj, data: e.data, rev: e.rev, fromCache: true}, nil
 		}
 	}
 	return s.readState(ctx, key)
@@ -379,11 +413,17 @@ type ListOptions struct {
 	Continue string
 	// Filter, when not nil, keeps only the objects it accepts.
 	Filter func(obj runtime.Object) bool
+	// Stored asks for the objects as stored (ListResult.Stored) rather than decoded; they
+	// are still decoded for Filter.
+	Stored bool
 }
 
 // ListResult is one page of a list.
 type ListResult struct {
-	Items []runtime.Object
+	// Items are the objects, fresh copies; Stored, instead, with ListOptions.Stored (the
+	// bytes are shared: do not modify them).
+	Items  []runtime.Object
+	Stored []StoredObject
 	// Keys are the items' etcd keys.
 	Keys     []string
 	Revision int64
@@ -406,11 +446,71 @@ type continueToken struct {
 // Later pages of a paged list are read from etcd at the first page's revision.
 func (s *Store) List(ctx context.Context, keyPrefix string, opts ListOptions) (*ListResult, error) {
 	if s.cache != nil && opts.Revision == 0 && opts.Continue == "" {
-		if res, ok, err := s.cache.list(ctx, keyPrefix, opts); ok || err != nil {
-			return res, err
+		snap, ok, err := s.cache.list(ctx, keyPrefix, opts)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s.page(snap, keyPrefix, opts)
 		}
 	}
 	return s.listEtcd(ctx, keyPrefix, opts)
+}
+
+// page is the first page of a list served from a snapshot of the watch cache.
+func (s *Store) page(snap *snapshot, keyPrefix string, opts ListOptions) (*ListResult, error) {
+	res := &ListResult{Revision: snap.rev}
+	if opts.Filter == nil {
+		n := len(snap.keys)
+		if opts.Limit > 0 && int64(n) > opts.Limit {
+			n = int(opts.Limit)
+		}
+		if opts.Stored {
+			res.Stored = make([]StoredObject, 0, n)
+		} else {
+			res.Items = make([]runtime.Object, 0, n)
+		}
+		res.Keys = make([]string, 0, n)
+	}
+	for i, e := range snap.entries {
+		added, err := res.add(s, snap.keys[i], e.data, e.rev, opts)
+		if err != nil {
+			return nil, err
+		}
+		if added && opts.Limit > 0 && int64(len(res.Keys)) == opts.Limit {
+			if i < len(snap.entries)-1 {
+				// The next pages come from etcd at this revision: one consistent snapshot.
+				res.Continue = encodeContinue(snap.rev, strings.TrimPrefix(snap.keys[i]+"\x00", keyPrefix))
+				if opts.Filter == nil {
+					remaining := int64(len(snap.entries) - i - 1)
+					res.Remaining = &remaining
+				}
+			}
+			break
+		}
+	}
+	return res, nil
+}
+
+// add puts the object stored at key on the page, unless the list's filter refuses it.
+func (r *ListResult) add(s *Store, key string, data []byte, rev int64, opts ListOptions) (bool, error) {
+	var obj runtime.Object
+	if !opts.Stored || opts.Filter != nil {
+		var err error
+		if obj, err = s.decode(data, rev); err != nil {
+			return false, err
+		}
+		if opts.Filter != nil && !opts.Filter(obj) {
+			return false, nil
+		}
+	}
+	if opts.Stored {
+		r.Stored = append(r.Stored, StoredObject{Data: data, Revision: rev})
+	} else {
+		r.Items = append(r.Items, obj)
+	}
+	r.Keys = append(r.Keys, key)
+	return true, nil
 }
 
 func (s *Store) listEtcd(ctx context.Context, keyPrefix string, opts ListOptions) (*ListResult, error) {
@@ -453,16 +553,14 @@ func (s *Store) listEtcd(ctx context.Context, keyPrefix string, opts ListOptions
 			rev = resp.Header.Revision
 		}
 		for i, kv := range resp.Kvs {
-			obj, err := s.decode(kv.Value, kv.ModRevision)
+			added, err := res.add(s, string(kv.Key), kv.Value, kv.ModRevision, opts)
 			if err != nil {
 				return nil, err
 			}
-			if opts.Filter != nil && !opts.Filter(obj) {
+			if !added {
 				continue
 			}
-			res.Items = append(res.Items, obj)
-			res.Keys = append(res.Keys, string(kv.Key))
-			if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit {
+			if opts.Limit > 0 && int64(len(res.Keys)) == opts.Limit {
 				more := i < len(resp.Kvs)-1 || resp.More
 				if more {
 					next := string(kv.Key) + "\x00"

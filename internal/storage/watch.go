@@ -14,23 +14,56 @@ import (
 )
 
 // Event is one change seen by Watch.
+//
+// The objects of an event are decoded when first asked for (Object, PrevObject) and shared
+// by everyone who asks: they are read-only. Stored gives the bytes kept in etcd, which a
+// server can send as they are to clients that read the storage encoding.
 type Event struct {
 	// Type is Added, Modified, Deleted, Bookmark (a progress mark: Revision only) or Error.
 	Type watch.EventType
-	// Object is the object after the change; for Deleted, the last state with the
-	// deletion's revision as its resourceVersion.
-	Object runtime.Object
-	// PrevObject is the object before the change, for Modified and Deleted.
-	PrevObject runtime.Object
 	// Revision is the etcd revision of the change.
 	Revision int64
-	// Err is set for Error events: ErrCompacted, or a failure to decode or to watch.
+	// Err is set for Error events: ErrCompacted, or a failure to watch.
 	Err error
 	// Key is the etcd key of the object.
 	Key string
-	// memo holds encodings of this event shared by every watcher that sends it.
+
+	// data is the stored object after the change (for Deleted, the last state, which takes
+	// the deletion's revision); prevData, at prevRev, the object before the change (nil for
+	// Added).
+	data, prevData []byte
+	prevRev        int64
+	store          *Store
+	// memo holds the decoded objects and the encodings of this event, shared by every
+	// watcher that sends it.
 	memo *memo
 }
+
+// Object returns the object after the change; for Deleted, the last state with the
+// deletion's revision as its resourceVersion. It is shared: do not modify it.
+func (e *Event) Object() (runtime.Object, error) {
+	if e.data == nil {
+		return nil, fmt.Errorf("storage: %s event without an object", e.Type)
+	}
+	return e.memo.decoded(&e.memo.obj, func() (runtime.Object, error) { return e.store.decode(e.data, e.Revision) })
+}
+
+// PrevObject returns the object before the change (nil for Added). It is shared: do not
+// modify it.
+func (e *Event) PrevObject() (runtime.Object, error) {
+	if e.prevData == nil {
+		return nil, nil
+	}
+	return e.memo.decoded(&e.memo.prev, func() (runtime.Object, error) { return e.store.decode(e.prevData, e.prevRev) })
+}
+
+// Stored returns the object after the change (as Object) in its stored encoding, whose
+// resourceVersion is the event's Revision (it is not part of the stored bytes).
+func (e *Event) Stored() []byte { return e.data }
+
+// StoredPrev returns the object before the change in its stored encoding (nil for Added);
+// see Stored.
+func (e *Event) StoredPrev() []byte { return e.prevData }
 
 // Watch streams the changes under keyPrefix made after revision rev (0: from now). The channel
 // is closed when ctx ends or after an Error event. Progress marks arrive as Bookmark events
@@ -46,8 +79,8 @@ func (s *Store) Watch(ctx context.Context, keyPrefix string, rev int64) <-chan E
 }
 
 // watchEtcd follows etcd. With prev false, etcd does not send previous values: Modified
-// events come without PrevObject and Deleted events without Object (the watch cache knows
-// them already).
+// events come without a previous object and Deleted events without any (the watch cache
+// knows them already). Events carry the stored bytes; nothing is decoded here.
 func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64, prev bool) <-chan Event {
 	out := make(chan Event, 100)
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithProgressNotify()}
@@ -104,12 +137,9 @@ func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64, prev
 
 func (s *Store) convert(e *clientv3.Event, prev bool) (Event, error) {
 	kv := e.Kv
-	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key)}
-	var err error
+	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key), store: s, memo: &memo{}}
 	if e.PrevKv != nil {
-		if ev.PrevObject, err = s.decode(e.PrevKv.Value, e.PrevKv.ModRevision); err != nil {
-			return ev, err
-		}
+		ev.prevData, ev.prevRev = e.PrevKv.Value, e.PrevKv.ModRevision
 	}
 	switch {
 	case e.Type == mvccpb.DELETE:
@@ -117,21 +147,18 @@ func (s *Store) convert(e *clientv3.Event, prev bool) (Event, error) {
 		if !prev {
 			return ev, nil
 		}
-		if ev.PrevObject == nil {
+		if ev.prevData == nil {
 			return ev, fmt.Errorf("storage: delete event for %s without previous value", kv.Key)
 		}
-		ev.Object = ev.PrevObject.DeepCopyObject()
-		if err := setRV(ev.Object, kv.ModRevision); err != nil {
-			return ev, err
-		}
+		ev.data = ev.prevData
 	case e.IsCreate():
 		ev.Type = watch.Added
-		ev.Object, err = s.decode(kv.Value, kv.ModRevision)
+		ev.data = kv.Value
 	default:
 		ev.Type = watch.Modified
-		ev.Object, err = s.decode(kv.Value, kv.ModRevision)
+		ev.data = kv.Value
 	}
-	return ev, err
+	return ev, nil
 }
 
 // RequestProgress asks etcd to send a progress mark to the watches opened with ctx's client.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,8 +256,23 @@ func TestInformerSurvivesRestart(t *testing.T) {
 // TestWatchSemantics checks the watch contract client-go relies on.
 func TestWatchSemantics(t *testing.T) {
 	s := testserver.Start(t)
+	// Protobuf clients of built-in kinds are sent the stored bytes; JSON ones get objects
+	// encoded by the server: both must see the same thing.
+	for _, contentType := range []string{"application/json", "application/vnd.kubernetes.protobuf"} {
+		t.Run(contentType, func(t *testing.T) {
+			cfg := rest.CopyConfig(s.Config)
+			cfg.ContentType = contentType
+			watchSemantics(t, kubernetes.NewForConfigOrDie(cfg), "watch-"+strconv.Itoa(len(contentType)))
+		})
+	}
+}
+
+func watchSemantics(t *testing.T, c kubernetes.Interface, ns string) {
 	ctx := context.Background()
-	cms := s.Client.CoreV1().ConfigMaps("default")
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cms := c.CoreV1().ConfigMaps(ns)
 	first, _ := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "w1", Labels: map[string]string{"team": "a"}}}, metav1.CreateOptions{})
 
 	t.Run("FromResourceVersion", func(t *testing.T) {
@@ -270,14 +286,24 @@ func TestWatchSemantics(t *testing.T) {
 		// Relabelling w1 out of the selection looks like a deletion to this watcher.
 		w1, _ := cms.Get(ctx, "w1", metav1.GetOptions{})
 		w1.Labels["team"] = "b"
-		cms.Update(ctx, w1, metav1.UpdateOptions{})
-		want := []string{"ADDED w2", "DELETED w1"}
+		relabelled, _ := cms.Update(ctx, w1, metav1.UpdateOptions{})
+		cms.Delete(ctx, "w2", metav1.DeleteOptions{})
+		want := []string{"ADDED w2", "DELETED w1", "DELETED w2"}
 		for _, exp := range want {
 			select {
 			case ev := <-w.ResultChan():
-				got := fmt.Sprintf("%s %s", ev.Type, ev.Object.(*corev1.ConfigMap).Name)
+				cm := ev.Object.(*corev1.ConfigMap)
+				got := fmt.Sprintf("%s %s", ev.Type, cm.Name)
 				if got != exp {
 					t.Fatalf("event %q, want %q", got, exp)
+				}
+				// An object leaving the selection is sent as it was, at the revision
+				// that took it out.
+				if exp == "DELETED w1" && (cm.Labels["team"] != "a" || cm.ResourceVersion != relabelled.ResourceVersion) {
+					t.Fatalf("DELETED w1 carries labels %v at %s, want team=a at %s", cm.Labels, cm.ResourceVersion, relabelled.ResourceVersion)
+				}
+				if cm.Namespace != ns || cm.UID == "" || cm.ResourceVersion == "" {
+					t.Fatalf("event object lacks metadata: %+v", cm.ObjectMeta)
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatalf("no event, want %q", exp)
@@ -301,7 +327,8 @@ func TestWatchSemantics(t *testing.T) {
 					if obj.Annotations[metav1.InitialEventsAnnotationKey] != "true" {
 						t.Fatalf("bookmark without the initial-events-end annotation: %+v", obj.ObjectMeta)
 					}
-					if !names["w2"] || !names["other"] {
+					delete(names, "kube-root-ca.crt")
+					if !names["w1"] || !names["other"] || len(names) != 2 {
 						t.Fatalf("initial events %v miss objects", names)
 					}
 					return
@@ -312,7 +339,42 @@ func TestWatchSemantics(t *testing.T) {
 			}
 		}
 	})
-
+	t.Run("PagedList", func(t *testing.T) {
+		for _, n := range []string{"p1", "p2", "p3"} {
+			if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n}, Data: map[string]string{"n": n}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var names []string
+		opts := metav1.ListOptions{Limit: 2}
+		for {
+			page, err := cms.List(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.ResourceVersion == "" {
+				t.Fatalf("page without a resourceVersion")
+			}
+			for _, it := range page.Items {
+				if it.ResourceVersion == "" || (it.Data["n"] != "" && it.Data["n"] != it.Name) {
+					t.Fatalf("item %+v", it)
+				}
+				if it.Name != "kube-root-ca.crt" { // made by the controller manager, if any
+					names = append(names, it.Name)
+				}
+			}
+			if page.Continue == "" {
+				break
+			}
+			if page.RemainingItemCount == nil {
+				t.Fatalf("page with a continue token but no remaining count")
+			}
+			opts.Continue = page.Continue
+		}
+		if want := "other p1 p2 p3 w1"; strings.Join(names, " ") != want {
+			t.Fatalf("paged list: %v, want %s", names, want)
+		}
+	})
 }
 
 // TestGoneAfterCompaction: a watch from a revision the server no longer has (outside the

@@ -1,0 +1,160 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/kijabi/kijabi/internal/storage"
+)
+
+// Protobuf passthrough. Built-in objects are stored as Kubernetes' protobuf encoding of the
+// kind they are served as: the magic "k8s\x00", then a runtime.Unknown message holding the
+// kind (field 1) and the object's own message (field 2). A protobuf client asking for that
+// kind can be sent those bytes nearly as they are, with no decoding or encoding: gets, list
+// items and watch events of the watch cache then cost a copy.
+//
+// One thing differs between stored and served objects: the resourceVersion, which is not
+// stored (it is the etcd revision). Protobuf merges a message field that occurs twice, and
+// a string field's last occurrence wins, so appending to the object's message one more
+// metadata field (field 1) holding only resourceVersion (ObjectMeta field 6) gives a message
+// that every protobuf decoder reads as the stored object with that resourceVersion. Lists
+// are runtime.Unknown around a message with ListMeta (field 1) and the items (field 2),
+// built the same way.
+
+var protoMagic = []byte("k8s\x00")
+
+var errNotStoredProto = errors.New("apiserver: stored object is not a protobuf runtime.Unknown")
+
+// unknownFields returns the type (runtime.TypeMeta message) and the raw object message of a
+// stored object.
+func unknownFields(data []byte) (typeMeta, raw []byte, err error) {
+	if len(data) < len(protoMagic) || string(data[:len(protoMagic)]) != string(protoMagic) {
+		return nil, nil, errNotStoredProto
+	}
+	b := data[len(protoMagic):]
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, nil, errNotStoredProto
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 2) {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil, nil, errNotStoredProto
+			}
+			if num == 1 {
+				typeMeta = v
+			} else {
+				raw = v
+			}
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return nil, nil, errNotStoredProto
+		}
+		b = b[m:]
+	}
+	if raw == nil {
+		return nil, nil, errNotStoredProto
+	}
+	return typeMeta, raw, nil
+}
+
+// versionField is an object message's extra metadata field setting its resourceVersion.
+func versionField(rev int64) []byte {
+	rv := strconv.FormatInt(rev, 10)
+	meta := protowire.AppendTag(nil, 6, protowire.BytesType)
+	meta = protowire.AppendString(meta, rv)
+	out := protowire.AppendTag(make([]byte, 0, len(meta)+4), 1, protowire.BytesType)
+	return protowire.AppendBytes(out, meta)
+}
+
+// appendUnknown appends a runtime.Unknown with the given type and an object message made of
+// the parts, as Kubernetes' protobuf serializer writes it.
+func appendUnknown(b, typeMeta []byte, parts ...[]byte) []byte {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	b = append(b, protoMagic...)
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendBytes(b, typeMeta)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	// contentEncoding and contentType, empty.
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendVarint(b, 0)
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	return protowire.AppendVarint(b, 0)
+}
+
+// storedObject is the protobuf response for a stored object.
+func storedObject(o storage.StoredObject) ([]byte, error) {
+	typeMeta, raw, err := unknownFields(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	rv := versionField(o.Revision)
+	return appendUnknown(make([]byte, 0, len(o.Data)+len(rv)+8), typeMeta, raw, rv), nil
+}
+
+// typeMetaMessage is the runtime.TypeMeta message of a kind.
+func typeMetaMessage(gvk schema.GroupVersionKind) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, gvk.GroupVersion().String())
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendString(b, gvk.Kind)
+}
+
+// storedList is the protobuf response for a list of stored objects of kind listGVK.
+func storedList(listGVK schema.GroupVersionKind, lm *metav1.ListMeta, items []storage.StoredObject) ([]byte, error) {
+	lmData, err := lm.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	parts := make([][]byte, 0, 3*len(items)+1)
+	head := protowire.AppendTag(nil, 1, protowire.BytesType)
+	parts = append(parts, protowire.AppendBytes(head, lmData))
+	size := 0
+	for _, it := range items {
+		_, raw, err := unknownFields(it.Data)
+		if err != nil {
+			return nil, err
+		}
+		rv := versionField(it.Revision)
+		tag := protowire.AppendTag(nil, 2, protowire.BytesType)
+		tag = protowire.AppendVarint(tag, uint64(len(raw)+len(rv)))
+		parts = append(parts, tag, raw, rv)
+		size += len(tag) + len(raw) + len(rv)
+	}
+	return appendUnknown(make([]byte, 0, size+len(lmData)+64), typeMetaMessage(listGVK), parts...), nil
+}
+
+// wantsStored reports whether a response in representation t may be built from stored
+// bytes.
+func (r *resource) wantsStored(t target) bool {
+	return r.stored && t.as == "" && t.info.MediaType == runtime.ContentTypeProtobuf
+}
+
+// writeEncoded writes a response already encoded in representation t.
+func writeEncoded(w http.ResponseWriter, r *http.Request, code int, t target, data []byte) {
+	w.Header().Set("Content-Type", t.info.MediaType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		w.Write(data)
+	}
+}

@@ -45,6 +45,9 @@ func connectVerb(info *requestInfo) {
 
 // serveConnect serves the proxied subresources.
 func (s *Server) serveConnect(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
+	if err := s.admitConnectByWebhooks(ctx, w, r, res, info); err != nil {
+		return err
+	}
 	switch {
 	case res.gr.Group == "" && res.gr.Resource == "pods":
 		switch info.subresource {

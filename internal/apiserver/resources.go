@@ -3,6 +3,7 @@ package apiserver
 import (
 	"strconv"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -187,6 +188,20 @@ func resourceDefs() []resourceDef {
 			}},
 		{group: "policy", version: "v1", name: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true, shortNames: all("pdb"), status: true,
 			newObj: func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, newList: func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }},
+
+		// Dynamic admission (webhook.go); policies and bindings are stored, not enforced.
+		{group: "admissionregistration.k8s.io", version: "v1", name: "mutatingwebhookconfigurations", kind: "MutatingWebhookConfiguration", categories: all("api-extensions"),
+			newObj: func() runtime.Object { return &admissionregistrationv1.MutatingWebhookConfiguration{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingWebhookConfigurationList{} }},
+		{group: "admissionregistration.k8s.io", version: "v1", name: "validatingwebhookconfigurations", kind: "ValidatingWebhookConfiguration", categories: all("api-extensions"),
+			newObj: func() runtime.Object { return &admissionregistrationv1.ValidatingWebhookConfiguration{} }, newList: func() runtime.Object { return &admissionregistrationv1.ValidatingWebhookConfigurationList{} }},
+		{group: "admissionregistration.k8s.io", version: "v1", name: "validatingadmissionpolicies", kind: "ValidatingAdmissionPolicy", categories: all("api-extensions"), status: true,
+			newObj: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicy{} }, newList: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicyList{} }},
+		{group: "admissionregistration.k8s.io", version: "v1", name: "validatingadmissionpolicybindings", kind: "ValidatingAdmissionPolicyBinding", categories: all("api-extensions"),
+			newObj: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{} }, newList: func() runtime.Object { return &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{} }},
+		{group: "admissionregistration.k8s.io", version: "v1", name: "mutatingadmissionpolicies", kind: "MutatingAdmissionPolicy", categories: all("api-extensions"),
+			newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicy{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyList{} }},
+		{group: "admissionregistration.k8s.io", version: "v1", name: "mutatingadmissionpolicybindings", kind: "MutatingAdmissionPolicyBinding", categories: all("api-extensions"),
+			newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBinding{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBindingList{} }},
 	}
 }
 

@@ -105,6 +105,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	}
 	ctx := r.Context()
+	ctx = withAdmissionRequest(ctx, w, r, info)
 	var err error
 	switch info.subresource {
 	case "", "status", "approval":
@@ -624,9 +625,17 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 	if err := s.admitCreate(ctx, res, obj, dry); err != nil {
 		return nil, err
 	}
+	if err := s.admitWriteByWebhooks(ctx, res, obj, nil); err != nil {
+		s.releaseOnFailure(res, obj, dry)
+		return nil, err
+	}
 	if errs := validateCreate(res, obj); len(errs) > 0 {
 		s.releaseOnFailure(res, obj, dry)
 		return nil, apierrors.NewInvalid(res.gvk.GroupKind(), a.GetName(), errs)
+	}
+	if err := s.validateWriteByWebhooks(ctx, res, obj, nil); err != nil {
+		s.releaseOnFailure(res, obj, dry)
+		return nil, err
 	}
 	if err := s.chargeQuota(ctx, res, obj, nil, dry); err != nil {
 		s.releaseOnFailure(res, obj, dry)
@@ -731,6 +740,9 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		if err := s.admitUpdate(ctx, res, info.subresource, obj, current, dry); err != nil {
 			return nil, err
 		}
+		if err := s.admitWriteByWebhooks(ctx, res, obj, current); err != nil {
+			return nil, err
+		}
 		var errs field.ErrorList
 		errs = append(errs, validateMetaUpdate(a, cur)...)
 		switch info.subresource {
@@ -743,6 +755,9 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		}
 		if len(errs) > 0 {
 			return nil, apierrors.NewInvalid(res.gvk.GroupKind(), info.name, errs)
+		}
+		if err := s.validateWriteByWebhooks(ctx, res, obj, current); err != nil {
+			return nil, err
 		}
 		if info.subresource == "" && (res.gr == servicesGR || res.gr == claimsGR) {
 			// What a Service or claim counts can grow on update (a NodePort, more storage).
@@ -886,6 +901,9 @@ func (s *Server) deleteObject(ctx context.Context, res *resource, namespace, nam
 		return nil
 	}
 	if err := s.admitDelete(ctx, res, namespace, name); err != nil {
+		return nil, false, err
+	}
+	if err := s.admitDeleteByWebhooks(ctx, res, namespace, name, opts); err != nil {
 		return nil, false, err
 	}
 	// First, mark the object when it cannot go at once: finalizers, a propagation policy that

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -38,6 +39,7 @@ func NewScheme() *runtime.Scheme {
 		schedulingv1.AddToScheme, storagev1.AddToScheme, apidiscoveryv2.AddToScheme,
 		authenticationv1.AddToScheme, authorizationv1.AddToScheme, apiextensionsv1.AddToScheme,
 		metav1.AddMetaToScheme, metav1beta1.AddMetaToScheme, metricsv1beta1.AddToScheme, certificatesv1.AddToScheme,
+		admissionregistrationv1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}

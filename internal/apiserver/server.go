@@ -90,6 +90,8 @@ type Server struct {
 	metrics resourceMetrics
 	// instruments are the server's Prometheus metrics (instrumentation.go).
 	instruments *instruments
+	// webhooks holds the compiled webhook configurations and webhook clients (webhook.go).
+	webhooks webhookState
 	// stopped is closed when the server stops (set by Start).
 	stopped <-chan struct{}
 }

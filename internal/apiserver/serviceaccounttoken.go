@@ -90,6 +90,9 @@ func (s *Server) serveToken(ctx context.Context, w http.ResponseWriter, r *http.
 	if errs := validateTokenRequest(req); len(errs) > 0 {
 		return apierrors.NewInvalid(tokenRequestGVK.GroupKind(), "", errs)
 	}
+	if err := s.admitSubresourceCreateByWebhooks(ctx, w, res, info, req, len(r.URL.Query()["dryRun"]) > 0); err != nil {
+		return err
+	}
 
 	var binding auth.TokenBinding
 	if ref := req.Spec.BoundObjectRef; ref != nil {

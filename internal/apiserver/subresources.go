@@ -202,6 +202,9 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, r *htt
 		return apierrors.NewInvalid(schema.GroupKind{Kind: "Binding"}, info.name, field.ErrorList{
 			field.Required(field.NewPath("target", "name"), "")})
 	}
+	if err := s.admitSubresourceCreateByWebhooks(ctx, w, res, info, &binding, false); err != nil {
+		return err
+	}
 	key := res.store.Key(info.namespace, info.name)
 	_, err = res.store.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
 		pod := current.(*corev1.Pod).DeepCopy()
@@ -271,6 +274,9 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	} else if dry && len(opts.DryRun) == 0 {
 		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if err := s.admitSubresourceCreateByWebhooks(ctx, w, res, info, &ev, len(opts.DryRun) > 0); err != nil {
+		return err
 	}
 	if err := s.evict(ctx, res, info.namespace, info.name, opts); err != nil {
 		return err

@@ -95,6 +95,10 @@ func newRegistry() map[schema.GroupResource]Printer {
 	// Admission and certificates.
 	add("admissionregistration.k8s.io", "mutatingwebhookconfigurations", webhookConfigurationPrinter())
 	add("admissionregistration.k8s.io", "validatingwebhookconfigurations", webhookConfigurationPrinter())
+	add("admissionregistration.k8s.io", "validatingadmissionpolicies", validatingAdmissionPolicyPrinter())
+	add("admissionregistration.k8s.io", "validatingadmissionpolicybindings", validatingAdmissionPolicyBindingPrinter())
+	add("admissionregistration.k8s.io", "mutatingadmissionpolicies", mutatingAdmissionPolicyPrinter())
+	add("admissionregistration.k8s.io", "mutatingadmissionpolicybindings", mutatingAdmissionPolicyBindingPrinter())
 	add("certificates.k8s.io", "certificatesigningrequests", csrPrinter())
 
 	return r

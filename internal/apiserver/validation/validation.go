@@ -3,6 +3,7 @@ package validation
 import (
 	"fmt"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -106,6 +107,18 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return validateHPAv1(o)
 	case *certificatesv1.CertificateSigningRequest:
 		return validateCertificateSigningRequest(o)
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		return validateValidatingWebhookConfiguration(o)
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		return validateMutatingWebhookConfiguration(o)
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return validateValidatingAdmissionPolicy(o)
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		return validateValidatingAdmissionPolicyBinding(o)
+	case *admissionregistrationv1.MutatingAdmissionPolicy:
+		return validateMutatingAdmissionPolicy(o)
+	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
+		return validateMutatingAdmissionPolicyBinding(o)
 	}
 	return nil
 }
@@ -191,6 +204,18 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, validateHPAv1Update)
 	case *certificatesv1.CertificateSigningRequest:
 		return withOld(o, old, validateCertificateSigningRequestUpdate)
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		return withOld(o, old, validateValidatingWebhookConfigurationUpdate)
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		return withOld(o, old, validateMutatingWebhookConfigurationUpdate)
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return withOld(o, old, validateValidatingAdmissionPolicyUpdate)
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		return withOld(o, old, validateValidatingAdmissionPolicyBindingUpdate)
+	case *admissionregistrationv1.MutatingAdmissionPolicy:
+		return withOld(o, old, validateMutatingAdmissionPolicyUpdate)
+	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
+		return withOld(o, old, validateMutatingAdmissionPolicyBindingUpdate)
 	}
 	return nil
 }
@@ -240,6 +265,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, metaOnlyUpdate[*autoscalingv1.HorizontalPodAutoscaler])
 	case *certificatesv1.CertificateSigningRequest:
 		return withOld(o, old, validateCertificateSigningRequestStatusUpdate)
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return withOld(o, old, validateValidatingAdmissionPolicyStatusUpdate)
 	case *corev1.PodTemplate, *corev1.ConfigMap, *corev1.Secret, *corev1.ServiceAccount, *corev1.Endpoints,
 		*corev1.Event, *corev1.LimitRange, *appsv1.ControllerRevision, *discoveryv1.EndpointSlice, *eventsv1.Event,
 		*storagev1.StorageClass, *networkingv1.IngressClass, *networkingv1.NetworkPolicy, *coordinationv1.Lease,

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,6 +44,16 @@ func validateStatusUpdate(res *resource, obj, old runtime.Object) field.ErrorLis
 		return nil
 	}
 	return validation.ValidateStatusUpdate(obj, old)
+}
+
+// validateEphemeralUpdate validates a write to a pod's ephemeral containers.
+func validateEphemeralUpdate(obj, old runtime.Object) field.ErrorList {
+	pod, ok1 := obj.(*corev1.Pod)
+	was, ok2 := old.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return validation.ValidateEphemeralContainersUpdate(pod, was)
 }
 
 // validateApprovalUpdate validates a write to a CertificateSigningRequest's approval.

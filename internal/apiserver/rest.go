@@ -108,7 +108,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 	ctx = withAdmissionRequest(ctx, w, r, info)
 	var err error
 	switch info.subresource {
-	case "", "status", "approval":
+	case "", "status", "approval", "ephemeralcontainers":
 		err = s.serveObject(ctx, w, r, res, info)
 	case "scale":
 		err = s.serveScale(ctx, w, r, res, info)
@@ -750,6 +750,8 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 			errs = append(errs, validateStatusUpdate(res, obj, current)...)
 		case "approval":
 			errs = append(errs, validateApprovalUpdate(obj, current)...)
+		case "ephemeralcontainers":
+			errs = append(errs, validateEphemeralUpdate(obj, current)...)
 		default:
 			errs = append(errs, validateUpdate(res, obj, current)...)
 		}

@@ -198,6 +198,9 @@ func New(cfg Config) (*Server, error) {
 		if def.status {
 			subs = append(subs, "status")
 		}
+		if contains(def.extraSubs, "ephemeralcontainers") {
+			subs = append(subs, "ephemeralcontainers")
+		}
 		if contains(def.extraSubs, "approval") {
 			// Writes to a CSR's approval are tracked apart, as upstream does.
 			subs = append(subs, "approval")

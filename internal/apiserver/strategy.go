@@ -219,6 +219,19 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 			// Namespace status writes keep the namespace's labels.
 			a.SetLabels(o.GetLabels())
 		}
+	case "ephemeralcontainers":
+		// Only the ephemeral containers change; the rest of the pod, metadata included,
+		// stays as it is.
+		if p, ok := obj.(*corev1.Pod); ok {
+			o := old.(*corev1.Pod)
+			eph := p.Spec.EphemeralContainers
+			p.Spec, p.Status = *o.Spec.DeepCopy(), *o.Status.DeepCopy()
+			p.Spec.EphemeralContainers = eph
+			a.SetLabels(o.Labels)
+			a.SetAnnotations(o.Annotations)
+			a.SetFinalizers(o.Finalizers)
+			a.SetOwnerReferences(o.OwnerReferences)
+		}
 	case "finalize":
 		copyField(obj, old, "Status")
 		if ns, ok := obj.(*corev1.Namespace); ok {

@@ -31,6 +31,9 @@ type startTarget struct {
 	sandboxID     string
 	sandboxConfig *runtimeapi.PodSandboxConfig
 	podIPs        []string
+	// pidOf, when set, is the container whose process namespace the new one joins (an
+	// ephemeral container's targetContainerName).
+	pidOf string
 }
 
 func podDir(root string, uid types.UID) string { return filepath.Join(root, "pods", string(uid)) }
@@ -372,7 +375,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 		Tty:         c.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources:       linuxResources(c),
-			SecurityContext: k.containerSecurity(pod, c),
+			SecurityContext: k.containerSecurity(pod, c, t.pidOf),
 		},
 	}, nil
 }
@@ -408,7 +411,7 @@ func linuxResources(c *corev1.Container) *runtimeapi.LinuxContainerResources {
 	return r
 }
 
-func (k *Kubelet) containerSecurity(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxContainerSecurityContext {
+func (k *Kubelet) containerSecurity(pod *corev1.Pod, c *corev1.Container, pidOf string) *runtimeapi.LinuxContainerSecurityContext {
 	nsMode := runtimeapi.NamespaceMode_POD
 	if pod.Spec.HostNetwork {
 		nsMode = runtimeapi.NamespaceMode_NODE
@@ -422,8 +425,12 @@ func (k *Kubelet) containerSecurity(pod *corev1.Pod, c *corev1.Container) *runti
 	} else if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
 		pid = runtimeapi.NamespaceMode_POD
 	}
+	var pidTarget string
+	if pid == runtimeapi.NamespaceMode_CONTAINER && pidOf != "" {
+		pid, pidTarget = runtimeapi.NamespaceMode_TARGET, pidOf
+	}
 	sc := &runtimeapi.LinuxContainerSecurityContext{
-		NamespaceOptions: &runtimeapi.NamespaceOption{Network: nsMode, Pid: pid, Ipc: ipc},
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: nsMode, Pid: pid, Ipc: ipc, TargetId: pidTarget},
 		MaskedPaths:      []string{"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"},
 		ReadonlyPaths:    []string{"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 	}

@@ -199,6 +199,17 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 			initFailed = true
 		}
 	}
+	// Ephemeral containers: reported, never part of the pod's phase or readiness.
+	for i := range pod.Spec.EphemeralContainers {
+		c := corev1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs := k.containerStatus(pod, &c, st, res, true, false)
+		cs.Ready, cs.Started = false, nil
+		if cs.State.Running != nil {
+			started := true
+			cs.Started = &started
+		}
+		status.EphemeralContainerStatuses = append(status.EphemeralContainerStatuses, cs)
+	}
 	// App containers.
 	var running, waiting, stopped, succeeded int
 	var unready []string

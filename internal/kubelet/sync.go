@@ -210,6 +210,26 @@ func (k *Kubelet) runPod(ctx context.Context, w *podWorker, pod *corev1.Pod, st 
 	for i := range pod.Spec.Containers {
 		k.keepRunning(ctx, pod, &pod.Spec.Containers[i], st.latest(pod.Spec.Containers[i].Name), target, res, false)
 	}
+	// Ephemeral containers (kubectl debug) run once each, never restarted, in the process
+	// namespace of their target container when they name one.
+	for i := range pod.Spec.EphemeralContainers {
+		e := &pod.Spec.EphemeralContainers[i]
+		if st.latest(e.Name) != nil {
+			continue
+		}
+		c := corev1.Container(e.EphemeralContainerCommon)
+		t := *target
+		if e.TargetContainerName != "" {
+			tc := st.latest(e.TargetContainerName)
+			if tc == nil || tc.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				res.wait(e.Name, "ContainerCreating", fmt.Sprintf("waiting for target container %q to run", e.TargetContainerName))
+				res.soon(busyResync)
+				continue
+			}
+			t.pidOf = tc.Id
+		}
+		k.startContainer(ctx, pod, &c, 0, &t, res)
+	}
 }
 
 // keepRunning starts, restarts or kills app (or sidecar) container c as the restart

@@ -503,6 +503,41 @@ spec:
 		}
 	})
 
+	t.Run("KubectlDebugEphemeralContainer", func(t *testing.T) {
+		c.t = t
+		c.create(shPod("debugged", "exec sleep 3600"))
+		before := c.waitPod("debugged", "Running", 60*time.Second, running)
+		// kubectl debug adds an ephemeral container through pods/ephemeralcontainers; with
+		// --target it shares the main container's process namespace, so its ps sees sleep.
+		c.MustKubectl(t, "debug", "debugged", "-c", "dbg", "--image="+busybox, "--target=main", "--", "ps")
+		p := c.waitPod("debugged", "with its ephemeral container finished", 60*time.Second, func(p *corev1.Pod) bool {
+			st := p.Status.EphemeralContainerStatuses
+			return len(st) == 1 && st[0].Name == "dbg" && st[0].State.Terminated != nil
+		})
+		if term := p.Status.EphemeralContainerStatuses[0].State.Terminated; term.ExitCode != 0 {
+			t.Errorf("ephemeral container exited %d (%s)", term.ExitCode, term.Reason)
+		}
+		if logs := c.MustKubectl(t, "logs", "debugged", "-c", "dbg"); !strings.Contains(logs, "sleep 3600") {
+			t.Errorf("ps in the ephemeral container did not see the target's process:\n%s", logs)
+		}
+		// The pod itself is untouched: still Running, its container not restarted, and the
+		// ephemeral container is not started again.
+		if p.Status.Phase != corev1.PodRunning || p.Status.ContainerStatuses[0].RestartCount != 0 ||
+			p.Status.ContainerStatuses[0].ContainerID != before.Status.ContainerStatuses[0].ContainerID {
+			t.Errorf("pod after debug: phase %s, container %+v", p.Status.Phase, p.Status.ContainerStatuses[0])
+		}
+		// Ephemeral containers cannot be removed or changed, and need a valid target.
+		if r := c.Kubectl(t, "debug", "debugged", "-c", "dbg2", "--image="+busybox, "--target=nope", "--", "true"); r.Err == nil ||
+			!strings.Contains(r.Stderr, "targetContainerName") {
+			t.Errorf("debug with a missing target: %v %s", r.Err, r.Stderr)
+		}
+		patch := `{"spec":{"ephemeralContainers":[]}}`
+		r := c.Kubectl(t, "patch", "pod", "debugged", "--subresource=ephemeralcontainers", "--type=merge", "-p", patch)
+		if r.Err == nil || !strings.Contains(r.Stderr, `existing ephemeral containers "dbg" may not be removed`) {
+			t.Errorf("removing an ephemeral container: %v %s", r.Err, r.Stderr)
+		}
+	})
+
 	t.Run("ResourceMetricsAndAutoscaling", func(t *testing.T) {
 		c.t = t
 		// A Deployment whose pods spin within a 200m CPU limit, against a 100m request: twice

@@ -89,12 +89,21 @@ type cacheWatcher struct {
 	closed bool
 }
 
-// memo holds what watchers of one event share: its decoded objects and its encodings, so
-// that N watchers of an event decode and encode it once. Once the event is old (expired),
-// they are computed but no longer kept. Encoding may decode (under encMu), never the reverse.
+// memo is what the watchers of one event share: the stored objects (kept out of Event,
+// which every watcher's channel holds by value), their decoded forms and the event's
+// encodings, so that N watchers of an event decode and encode it once. Once the event is old
+// (expired), decoded objects and encodings are computed but no longer kept. Encoding may
+// decode (under encMu), never the reverse.
 type memo struct {
+	// data is the stored object after the change (for Deleted, the last state, which takes
+	// the deletion's revision); prevData, at prevRev, the object before the change (nil
+	// for Added).
+	data, prevData []byte
+	prevRev        int64
+	store          *Store
+
 	encMu   sync.Mutex
-	data    map[string][]byte
+	enc     map[string][]byte
 	decMu   sync.Mutex
 	obj     runtime.Object
 	prev    runtime.Object
@@ -104,7 +113,7 @@ type memo struct {
 func (m *memo) expire() {
 	m.encMu.Lock()
 	m.decMu.Lock()
-	m.expired, m.data, m.obj, m.prev = true, nil, nil, nil
+	m.expired, m.enc, m.obj, m.prev = true, nil, nil, nil
 	m.decMu.Unlock()
 	m.encMu.Unlock()
 }
@@ -135,7 +144,7 @@ func (e *Event) Encoded(key string, enc func() ([]byte, error)) ([]byte, error) 
 	m := e.memo
 	m.encMu.Lock()
 	defer m.encMu.Unlock()
-	if b, ok := m.data[key]; ok {
+	if b, ok := m.enc[key]; ok {
 		return b, nil
 	}
 	b, err := enc()
@@ -145,10 +154,10 @@ func (e *Event) Encoded(key string, enc func() ([]byte, error)) ([]byte, error) 
 	if m.expired {
 		return b, nil
 	}
-	if m.data == nil {
-		m.data = map[string][]byte{}
+	if m.enc == nil {
+		m.enc = map[string][]byte{}
 	}
-	m.data[key] = b
+	m.enc[key] = b
 	return b, nil
 }
 
@@ -250,8 +259,9 @@ func (c *cacher) apply(ev Event) {
 	// The previous state is the cache's: etcd need not send it, and every event shares the
 	// stored bytes the cache already holds.
 	prev, had := c.objects[ev.Key]
+	m := ev.memo
 	if had {
-		ev.prevData, ev.prevRev = prev.data, prev.rev
+		m.prevData, m.prevRev = prev.data, prev.rev
 	}
 	switch ev.Type {
 	case watch.Deleted:
@@ -261,12 +271,11 @@ func (c *cacher) apply(ev Event) {
 			c.setRev(ev.Revision)
 			return
 		}
-		ev.data = prev.data
+		m.data = prev.data
 		delete(c.objects, ev.Key)
 	default:
-		c.objects[ev.Key] = entry{data: ev.data, rev: ev.Revision}
+		c.objects[ev.Key] = entry{data: m.data, rev: ev.Revision}
 	}
-	ev.store, ev.memo = c.store, &memo{}
 	c.push(ev)
 	c.setRev(ev.Revision)
 	for w := range c.watchers {

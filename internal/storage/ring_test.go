@@ -25,7 +25,7 @@ func TestRingKeepsRecentEventsAndDropsOldEncodings(t *testing.T) {
 	}
 	for i := 0; i < c.count; i++ {
 		m := c.at(i).memo
-		if kept := m.data != nil; kept != (i >= c.count-memoWindow) {
+		if kept := m.enc != nil; kept != (i >= c.count-memoWindow) {
 			t.Fatalf("event %d of %d: encoding kept %v", i, c.count, kept)
 		}
 	}

@@ -28,42 +28,48 @@ type Event struct {
 	// Key is the etcd key of the object.
 	Key string
 
-	// data is the stored object after the change (for Deleted, the last state, which takes
-	// the deletion's revision); prevData, at prevRev, the object before the change (nil for
-	// Added).
-	data, prevData []byte
-	prevRev        int64
-	store          *Store
-	// memo holds the decoded objects and the encodings of this event, shared by every
-	// watcher that sends it.
+	// memo holds the event's objects, stored and decoded, and its encodings, shared by
+	// every watcher that sends it. Nil for Bookmark and Error events.
 	memo *memo
 }
 
 // Object returns the object after the change; for Deleted, the last state with the
 // deletion's revision as its resourceVersion. It is shared: do not modify it.
 func (e *Event) Object() (runtime.Object, error) {
-	if e.data == nil {
+	m := e.memo
+	if m == nil || m.data == nil {
 		return nil, fmt.Errorf("storage: %s event without an object", e.Type)
 	}
-	return e.memo.decoded(&e.memo.obj, func() (runtime.Object, error) { return e.store.decode(e.data, e.Revision) })
+	return m.decoded(&m.obj, func() (runtime.Object, error) { return m.store.decode(m.data, e.Revision) })
 }
 
 // PrevObject returns the object before the change (nil for Added). It is shared: do not
 // modify it.
 func (e *Event) PrevObject() (runtime.Object, error) {
-	if e.prevData == nil {
+	m := e.memo
+	if m == nil || m.prevData == nil {
 		return nil, nil
 	}
-	return e.memo.decoded(&e.memo.prev, func() (runtime.Object, error) { return e.store.decode(e.prevData, e.prevRev) })
+	return m.decoded(&m.prev, func() (runtime.Object, error) { return m.store.decode(m.prevData, m.prevRev) })
 }
 
 // Stored returns the object after the change (as Object) in its stored encoding, whose
 // resourceVersion is the event's Revision (it is not part of the stored bytes).
-func (e *Event) Stored() []byte { return e.data }
+func (e *Event) Stored() []byte {
+	if e.memo == nil {
+		return nil
+	}
+	return e.memo.data
+}
 
 // StoredPrev returns the object before the change in its stored encoding (nil for Added);
 // see Stored.
-func (e *Event) StoredPrev() []byte { return e.prevData }
+func (e *Event) StoredPrev() []byte {
+	if e.memo == nil {
+		return nil
+	}
+	return e.memo.prevData
+}
 
 // Watch streams the changes under keyPrefix made after revision rev (0: from now). The channel
 // is closed when ctx ends or after an Error event. Progress marks arrive as Bookmark events
@@ -137,9 +143,10 @@ func (s *Store) watchEtcd(ctx context.Context, keyPrefix string, rev int64, prev
 
 func (s *Store) convert(e *clientv3.Event, prev bool) (Event, error) {
 	kv := e.Kv
-	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key), store: s, memo: &memo{}}
+	m := &memo{store: s}
+	ev := Event{Revision: kv.ModRevision, Key: string(kv.Key), memo: m}
 	if e.PrevKv != nil {
-		ev.prevData, ev.prevRev = e.PrevKv.Value, e.PrevKv.ModRevision
+		m.prevData, m.prevRev = e.PrevKv.Value, e.PrevKv.ModRevision
 	}
 	switch {
 	case e.Type == mvccpb.DELETE:
@@ -147,16 +154,16 @@ func (s *Store) convert(e *clientv3.Event, prev bool) (Event, error) {
 		if !prev {
 			return ev, nil
 		}
-		if ev.prevData == nil {
+		if m.prevData == nil {
 			return ev, fmt.Errorf("storage: delete event for %s without previous value", kv.Key)
 		}
-		ev.data = ev.prevData
+		m.data = m.prevData
 	case e.IsCreate():
 		ev.Type = watch.Added
-		ev.data = kv.Value
+		m.data = kv.Value
 	default:
 		ev.Type = watch.Modified
-		ev.data = kv.Value
+		m.data = kv.Value
 	}
 	return ev, nil
 }

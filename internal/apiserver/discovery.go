@@ -158,7 +158,7 @@ func (r *resource) subresourceKind(sub string) subresourceKind {
 		return subresourceKind{r.gvk, []string{"update"}}
 	case "approval":
 		return subresourceKind{r.gvk, []string{"get", "patch", "update"}}
-	case "ephemeralcontainers":
+	case "ephemeralcontainers", "resize":
 		return subresourceKind{r.gvk, []string{"get", "patch", "update"}}
 	}
 	return subresourceKind{r.gvk, []string{"get"}}

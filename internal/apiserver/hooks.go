@@ -56,6 +56,20 @@ func validateEphemeralUpdate(obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateEphemeralContainersUpdate(pod, was)
 }
 
+// validateResize validates a write to pods/resize; the QoS class may not change.
+func validateResize(obj, old runtime.Object) field.ErrorList {
+	pod, ok1 := obj.(*corev1.Pod)
+	was, ok2 := old.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	errs := validation.ValidatePodResize(pod, was)
+	if qosClass(&pod.Spec) != qosClass(&was.Spec) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec"), "Pod QOS Class may not change as a result of resizing"))
+	}
+	return errs
+}
+
 // validateApprovalUpdate validates a write to a CertificateSigningRequest's approval.
 func validateApprovalUpdate(obj, old runtime.Object) field.ErrorList {
 	return validation.ValidateApprovalUpdate(obj, old)

@@ -59,7 +59,7 @@ func resourceDefs() []resourceDef {
 				return fields.Set{"status.phase": string(o.(*corev1.Namespace).Status.Phase)}
 			}},
 		{group: "", version: "v1", name: "pods", kind: "Pod", namespaced: true, shortNames: all("po"), categories: workload, status: true,
-			extraSubs: all("binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers"),
+			extraSubs: all("binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers", "resize"),
 			newObj:    func() runtime.Object { return &corev1.Pod{} }, newList: func() runtime.Object { return &corev1.PodList{} },
 			fields: podFields},
 		{group: "", version: "v1", name: "services", kind: "Service", namespaced: true, shortNames: all("svc"), categories: workload, status: true, extraSubs: all("proxy"),

@@ -108,7 +108,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 	ctx = withAdmissionRequest(ctx, w, r, info)
 	var err error
 	switch info.subresource {
-	case "", "status", "approval", "ephemeralcontainers":
+	case "", "status", "approval", "ephemeralcontainers", "resize":
 		err = s.serveObject(ctx, w, r, res, info)
 	case "scale":
 		err = s.serveScale(ctx, w, r, res, info)
@@ -752,6 +752,8 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 			errs = append(errs, validateApprovalUpdate(obj, current)...)
 		case "ephemeralcontainers":
 			errs = append(errs, validateEphemeralUpdate(obj, current)...)
+		case "resize":
+			errs = append(errs, validateResize(obj, current)...)
 		default:
 			errs = append(errs, validateUpdate(res, obj, current)...)
 		}

@@ -198,8 +198,10 @@ func New(cfg Config) (*Server, error) {
 		if def.status {
 			subs = append(subs, "status")
 		}
-		if contains(def.extraSubs, "ephemeralcontainers") {
-			subs = append(subs, "ephemeralcontainers")
+		for _, sub := range []string{"ephemeralcontainers", "resize"} {
+			if contains(def.extraSubs, sub) {
+				subs = append(subs, sub)
+			}
 		}
 		if contains(def.extraSubs, "approval") {
 			// Writes to a CSR's approval are tracked apart, as upstream does.

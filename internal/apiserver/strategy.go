@@ -232,6 +232,10 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 			a.SetFinalizers(o.Finalizers)
 			a.SetOwnerReferences(o.OwnerReferences)
 		}
+	case "resize":
+		if p, ok := obj.(*corev1.Pod); ok {
+			prepareResize(p, old.(*corev1.Pod))
+		}
 	case "finalize":
 		copyField(obj, old, "Status")
 		if ns, ok := obj.(*corev1.Namespace); ok {
@@ -391,4 +395,29 @@ func metaAccessor(obj runtime.Object) (metav1.Object, error) {
 		return a, nil
 	}
 	return nil, field.InternalError(nil, nil)
+}
+
+// prepareResize keeps of a write to pods/resize only what resizing may change — the
+// containers' (and sidecars') resources and resize policies — as upstream drops the rest,
+// and counts the change in the pod's generation.
+func prepareResize(p, old *corev1.Pod) {
+	spec := old.Spec.DeepCopy()
+	take := func(dst, src []corev1.Container) {
+		for i := range dst {
+			for j := range src {
+				if src[j].Name == dst[i].Name {
+					dst[i].Resources = *src[j].Resources.DeepCopy()
+					dst[i].ResizePolicy = src[j].ResizePolicy
+				}
+			}
+		}
+	}
+	take(spec.Containers, p.Spec.Containers)
+	take(spec.InitContainers, p.Spec.InitContainers)
+	p.Spec, p.Status = *spec, *old.Status.DeepCopy()
+	p.Labels, p.Annotations = old.Labels, old.Annotations
+	p.Finalizers, p.OwnerReferences = old.Finalizers, old.OwnerReferences
+	if !equality.Semantic.DeepEqual(p.Spec, old.Spec) {
+		p.Generation = old.Generation + 1
+	}
 }

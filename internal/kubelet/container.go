@@ -357,6 +357,7 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 	annotations := map[string]string{
 		cri.AnnotationRestartCount:       strconv.Itoa(int(attempt)),
 		annotationHash:                   containerHash(c),
+		annotationResources:              resourcesAnnotation(c),
 		cri.AnnotationTerminationMessage: termPath,
 	}
 	return &runtimeapi.ContainerConfig{

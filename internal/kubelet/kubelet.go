@@ -41,6 +41,7 @@ type Kubelet struct {
 	crashBackoff *flowcontrol.Backoff
 	pullBackoff  *flowcontrol.Backoff
 	probes       *probeResults
+	resized      resizes
 	objects      *apiObjects
 	volumes      *volume.Manager
 

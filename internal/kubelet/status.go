@@ -56,6 +56,10 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, st *podS
 	switch latest.State {
 	case runtimeapi.ContainerState_CONTAINER_RUNNING:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: ntime(latest.StartedAt)}
+		if rr, ok := k.appliedResources(latest); ok {
+			cs.Resources = &rr
+			cs.AllocatedResources = rr.Requests
+		}
 		started := k.probes.started(latest.Id, c)
 		cs.Started = &started
 		cs.Ready = started && k.probes.ready(latest.Id, c)
@@ -304,8 +308,20 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 			conds[i].LastTransitionTime = o.LastTransitionTime
 		}
 	}
-	// Conditions others own (PodScheduled, DisruptionTarget, readiness gates...) stay.
+	if res.resizePending != "" {
+		conds = append(conds, corev1.PodCondition{Type: corev1.PodResizePending, Status: corev1.ConditionTrue,
+			Reason: corev1.PodReasonInfeasible, Message: res.resizePending, LastTransitionTime: now})
+	}
+	if res.resizeError != "" {
+		conds = append(conds, corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue,
+			Reason: corev1.PodReasonError, Message: res.resizeError, LastTransitionTime: now})
+	}
+	// Conditions others own (PodScheduled, DisruptionTarget, readiness gates...) stay; the
+	// resize conditions are the kubelet's.
 	for _, o := range old.Conditions {
+		if o.Type == corev1.PodResizePending || o.Type == corev1.PodResizeInProgress {
+			continue
+		}
 		if findPodCondition(conds, o.Type) == nil {
 			conds = append(conds, o)
 		}

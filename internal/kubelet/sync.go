@@ -34,6 +34,9 @@ type syncResult struct {
 	podIPs     []string
 	podIPsOf   string
 	podIPsRead bool
+	// resizePending says why a resize cannot be applied (PodResizePending, Infeasible);
+	// resizeError why applying one failed (PodResizeInProgress, Error).
+	resizePending, resizeError string
 }
 
 func (r *syncResult) wait(name, reason, msg string) {
@@ -258,6 +261,7 @@ func (k *Kubelet) keepRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			res.soon(0)
 			return false
 		}
+		k.ensureResources(ctx, pod, c, latest, res)
 		k.ensureProbes(pod, c, latest.Id, time.Unix(0, latest.StartedAt), t.podIPs)
 		return k.probes.started(latest.Id, c)
 	case runtimeapi.ContainerState_CONTAINER_EXITED:
@@ -320,6 +324,7 @@ func (k *Kubelet) removeDead(ctx context.Context, pod *corev1.Pod, name string) 
 	for i, c := range l {
 		if i >= 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 			_, _ = k.cfg.Runtime.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id})
+			k.resized.drop(c.Id)
 		}
 	}
 }
@@ -415,6 +420,7 @@ func (k *Kubelet) killContainer(ctx context.Context, pod *corev1.Pod, c *corev1.
 			grace = 2 // the kubelet's minimum after a preStop hook
 		}
 	}
+	k.resized.drop(id) // a stopped container is never resized again
 	if _, err := k.cfg.Runtime.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: grace}); err != nil {
 		k.log.Warn("stopping container", "id", id, "err", err)
 	}

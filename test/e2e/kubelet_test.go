@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -536,6 +537,59 @@ spec:
 		if r.Err == nil || !strings.Contains(r.Stderr, `existing ephemeral containers "dbg" may not be removed`) {
 			t.Errorf("removing an ephemeral container: %v %s", r.Err, r.Stderr)
 		}
+	})
+
+	t.Run("InPlaceResize", func(t *testing.T) {
+		c.t = t
+		p := shPod("resized", "exec sleep 3600")
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		}
+		c.create(p)
+		before := c.waitPod("resized", "Running", 60*time.Second, running)
+		// The container's cpu quota and memory limit, from cgroup v2 or v1.
+		cgroup := func() (cpu, mem string) {
+			cpu = c.Kubectl(t, "exec", "resized", "--", "sh", "-c", "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us").Stdout
+			mem = c.Kubectl(t, "exec", "resized", "--", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes").Stdout
+			return strings.Fields(cpu + " ")[0], strings.TrimSpace(mem)
+		}
+		if cpu, mem := cgroup(); cpu != "20000" || mem != strconv.Itoa(64<<20) {
+			t.Fatalf("cgroup before the resize: cpu quota %q, memory limit %q", cpu, mem)
+		}
+		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"limits":{"cpu":"300m","memory":"96Mi"}}}]}}`)
+		after := c.waitPod("resized", "resized in place", 60*time.Second, func(p *corev1.Pod) bool {
+			r := p.Status.ContainerStatuses[0].Resources
+			return r != nil && r.Limits.Cpu().MilliValue() == 300 && r.Limits.Memory().Value() == 96<<20
+		})
+		if cs := after.Status.ContainerStatuses[0]; cs.ContainerID != before.Status.ContainerStatuses[0].ContainerID || cs.RestartCount != 0 {
+			t.Errorf("the container was restarted: %+v", cs)
+		}
+		if after.Generation != before.Generation+1 {
+			t.Errorf("generation %d after the resize, want %d", after.Generation, before.Generation+1)
+		}
+		poll(t, 30*time.Second, "the new limits in the container's cgroup", func() (bool, error) {
+			cpu, mem := cgroup()
+			return cpu == "30000" && mem == strconv.Itoa(96<<20), nil
+		})
+		// A resize may not change the QoS class, nor anything but cpu and memory.
+		r := c.Kubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"300m","memory":"96Mi"}}}]}}`)
+		if r.Err == nil || !strings.Contains(r.Stderr, "Pod QOS Class may not change as a result of resizing") {
+			t.Errorf("resize to Guaranteed: %v %s", r.Err, r.Stderr)
+		}
+		// One the node can never hold stays pending, Infeasible.
+		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"64"},"limits":{"cpu":"64"}}}]}}`)
+		c.waitPod("resized", "with its resize pending as Infeasible", 60*time.Second, func(p *corev1.Pod) bool {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodResizePending && cond.Reason == corev1.PodReasonInfeasible {
+					return true
+				}
+			}
+			return false
+		})
 	})
 
 	t.Run("ResourceMetricsAndAutoscaling", func(t *testing.T) {

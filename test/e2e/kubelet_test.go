@@ -601,6 +601,9 @@ spec:
 		c.MustKubectl(t, "create", "deployment", "burner", "--image="+busybox, "--replicas=1", "--", "sh", "-c", "while true; do :; done")
 		c.MustKubectl(t, "set", "resources", "deployment/burner", "--requests=cpu=100m,memory=16Mi", "--limits=cpu=200m,memory=64Mi")
 		defer c.Kubectl(t, "delete", "deployment/burner", "--wait=false")
+		// Only pods with requests count towards utilization: wait until the pod without
+		// them is replaced.
+		c.MustKubectl(t, "rollout", "status", "deployment/burner", "--timeout=120s")
 
 		// kubectl top reads metrics.k8s.io; the spinning container shows its CPU use.
 		poll(t, 90*time.Second, "kubectl top pod to show the spinning pod's CPU use", func() (bool, error) {
@@ -623,7 +626,7 @@ spec:
 		// The autoscaler reads the same metrics and scales the Deployment up to its maximum.
 		c.MustKubectl(t, "autoscale", "deployment/burner", "--min=1", "--max=3", "--cpu=20%")
 		defer c.Kubectl(t, "delete", "hpa/burner", "--wait=false")
-		poll(t, 120*time.Second, "the autoscaler to scale burner to 3 replicas", func() (bool, error) {
+		poll(t, 180*time.Second, "the autoscaler to scale burner to 3 replicas", func() (bool, error) {
 			d, err := c.Client.AppsV1().Deployments("default").Get(ctx, "burner", metav1.GetOptions{})
 			return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 3, nil
 		})

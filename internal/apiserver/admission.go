@@ -71,6 +71,9 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 		if err := s.admitPodLimits(ctx, o); err != nil {
 			return err
 		}
+		if err := s.admitRuntimeClass(ctx, o); err != nil {
+			return err
+		}
 	case *corev1.PersistentVolumeClaim:
 		if err := s.admitClaim(ctx, o); err != nil {
 			return err
@@ -93,6 +96,13 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 		}
 		if errs := s.alloc.allocate(svc, nil, dry); len(errs) > 0 {
 			return apierrors.NewInvalid(res.gvk.GroupKind(), svc.Name, errs)
+		}
+		if !dry {
+			if err := s.claimIPAddresses(ctx, svc, nil); err != nil {
+				s.alloc.release(svc)
+				s.releaseIPAddresses(svc)
+				return err
+			}
 		}
 	}
 	return nil
@@ -121,6 +131,11 @@ func (s *Server) admitUpdate(ctx context.Context, res *resource, subresource str
 		if errs := s.alloc.allocate(svc, old.(*corev1.Service), dry); len(errs) > 0 {
 			return apierrors.NewInvalid(res.gvk.GroupKind(), svc.Name, errs)
 		}
+		if !dry {
+			if err := s.claimIPAddresses(ctx, svc, old.(*corev1.Service)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -132,6 +147,7 @@ func (s *Server) releaseOnFailure(res *resource, obj runtime.Object, dry bool) {
 	}
 	if svc, ok := obj.(*corev1.Service); ok {
 		s.alloc.release(svc)
+		s.releaseIPAddresses(svc)
 	}
 }
 
@@ -139,6 +155,9 @@ func (s *Server) releaseOnFailure(res *resource, obj runtime.Object, dry bool) {
 func (s *Server) afterDelete(res *resource, obj runtime.Object) {
 	if svc, ok := obj.(*corev1.Service); ok && s.alloc.loaded() {
 		s.alloc.release(svc)
+	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		s.releaseIPAddresses(svc)
 	}
 }
 

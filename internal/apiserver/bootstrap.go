@@ -68,7 +68,10 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
-	return s.ensure(ctx, "discovery.k8s.io/endpointslices", "default", slice)
+	if err := s.ensure(ctx, "discovery.k8s.io/endpointslices", "default", slice); err != nil {
+		return err
+	}
+	return s.bootstrapClusterConfig(ctx)
 }
 
 // ensure creates obj unless an object of that name exists.

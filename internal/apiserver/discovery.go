@@ -210,6 +210,10 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, t targe
 		}
 		gd := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: g.name}}
 		for _, v := range g.versions {
+			if rd, ok := s.remoteVersionDiscovery(g.name, v); ok {
+				gd.Versions = append(gd.Versions, rd)
+				continue
+			}
 			vd := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
 			for _, res := range byGV[g.name+"/"+v] {
 				def := res.resourceDef
@@ -294,7 +298,8 @@ func (s *Server) discoveryGroups() ([]groupInfo, map[string][]*resource) {
 	groups := append([]groupInfo(nil), s.groups...)
 	byGV := map[string][]*resource{}
 	for _, def := range resourceDefs() {
-		if res := s.byGroupResource[def.group+"/"+def.name]; res != nil {
+		gvr := schema.GroupVersionResource{Group: def.group, Version: def.version, Resource: def.name}
+		if res := s.resources[gvr]; res != nil {
 			byGV[def.group+"/"+def.version] = append(byGV[def.group+"/"+def.version], res)
 		}
 	}
@@ -317,5 +322,5 @@ func (s *Server) discoveryGroups() ([]groupInfo, map[string][]*resource) {
 			groups[i] = g
 		}
 	}
-	return groups, byGV
+	return s.aggregateDiscovery(groups, byGV), byGV
 }

@@ -63,8 +63,8 @@ func (c *storedObjects) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *storedObjects) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.s.resources {
-		if r.store == nil {
-			continue
+		if r.store == nil || c.s.byGroupResource[r.gr.Group+"/"+r.gr.Resource] != r {
+			continue // reviews; versions other than the preferred one count the same objects
 		}
 		if n, ok := r.store.CachedLen(); ok {
 			name := r.gr.Resource

@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	apiregistrationv1 "github.com/kijabi/kijabi/internal/apiserver/apis/apiregistration/v1"
 )
 
 // resourceDef declares one served resource. The server completes it into a *resource.
@@ -52,7 +54,7 @@ func all(s ...string) []string { return s }
 // resourceDefs lists every resource the API server serves.
 func resourceDefs() []resourceDef {
 	workload := all("all")
-	return []resourceDef{
+	return append([]resourceDef{
 		{group: "", version: "v1", name: "namespaces", kind: "Namespace", shortNames: all("ns"), status: true, extraSubs: all("finalize"),
 			newObj: func() runtime.Object { return &corev1.Namespace{} }, newList: func() runtime.Object { return &corev1.NamespaceList{} },
 			fields: func(o runtime.Object) fields.Set {
@@ -180,6 +182,9 @@ func resourceDefs() []resourceDef {
 		{group: "apiextensions.k8s.io", version: "v1", name: "customresourcedefinitions", kind: "CustomResourceDefinition", shortNames: all("crd", "crds"),
 			categories: all("api-extensions"), status: true,
 			newObj: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinition{} }, newList: func() runtime.Object { return &apiextensionsv1.CustomResourceDefinitionList{} }},
+		// The aggregation layer (aggregator.go): APIServices name who serves each group version.
+		{group: "apiregistration.k8s.io", version: "v1", name: "apiservices", kind: "APIService", categories: all("api-extensions"), status: true,
+			newObj: func() runtime.Object { return &apiregistrationv1.APIService{} }, newList: func() runtime.Object { return &apiregistrationv1.APIServiceList{} }},
 		{group: "certificates.k8s.io", version: "v1", name: "certificatesigningrequests", kind: "CertificateSigningRequest", shortNames: all("csr"),
 			status: true, extraSubs: all("approval"),
 			newObj: func() runtime.Object { return &certificatesv1.CertificateSigningRequest{} }, newList: func() runtime.Object { return &certificatesv1.CertificateSigningRequestList{} },
@@ -202,7 +207,7 @@ func resourceDefs() []resourceDef {
 			newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicy{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyList{} }},
 		{group: "admissionregistration.k8s.io", version: "v1", name: "mutatingadmissionpolicybindings", kind: "MutatingAdmissionPolicyBinding", categories: all("api-extensions"),
 			newObj: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBinding{} }, newList: func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBindingList{} }},
-	}
+	}, moreResourceDefs()...)
 }
 
 func podFields(o runtime.Object) fields.Set {

@@ -620,7 +620,15 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 			return nil, err
 		}
 	}
+	// A server-side apply that creates has already tracked its fields: keep them.
+	var tracked []metav1.ManagedFieldsEntry
+	if applied {
+		tracked = a.GetManagedFields()
+	}
 	prepareCreate(res, a, obj)
+	if applied {
+		a.SetManagedFields(tracked)
+	}
 	s.scheme.Default(obj)
 	if err := s.admitCreate(ctx, res, obj, dry); err != nil {
 		return nil, err
@@ -735,8 +743,10 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		if !res.namespaced {
 			a.SetNamespace("")
 		}
-		prepareUpdate(res, info.subresource, obj, current)
+		// Defaults first, as decoding gives them upstream: a write that only leaves out what
+		// defaulting fills in changes nothing (not even the generation).
 		s.scheme.Default(obj)
+		prepareUpdate(res, info.subresource, obj, current)
 		if err := s.admitUpdate(ctx, res, info.subresource, obj, current, dry); err != nil {
 			return nil, err
 		}

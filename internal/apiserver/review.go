@@ -154,6 +154,9 @@ func reviewSelfSubjectRules(s *Server, user *auth.User, _ string, obj runtime.Ob
 	type key struct{ group, verbs string }
 	byVerbs := map[key][]string{}
 	for gvr, res := range s.resources {
+		if s.byGroupResource[gvr.Group+"/"+gvr.Resource] != res {
+			continue // another version of a resource listed once
+		}
 		var verbs []string
 		for _, v := range res.verbs() {
 			attrs := auth.Attributes{User: user, Verb: v, Group: gvr.Group, Version: gvr.Version, Resource: gvr.Resource}

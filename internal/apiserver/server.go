@@ -59,6 +59,15 @@ type Config struct {
 	// ServiceAccountMaxTokenExpiration caps the lifetime a TokenRequest may ask for
 	// (--service-account-max-token-expiration; 0: no cap beyond validation's 2^32s).
 	ServiceAccountMaxTokenExpiration time.Duration
+	// ClientCA verifies client certificates (default RootCA); RequestHeaderCA verifies the
+	// front-proxy client certificate (ProxyClientCertFile, ProxyClientKeyFile) the server
+	// presents to extension API servers, whose common name is one of
+	// RequestHeaderAllowedNames. They are published for extension servers in the
+	// extension-apiserver-authentication ConfigMap (aggregator.go, frontproxy.go).
+	ClientCA, RequestHeaderCA               []byte
+	RequestHeaderAllowedNames               []string
+	ProxyClientCertFile, ProxyClientKeyFile string
+
 	// RootCA is the cluster CA bundle put in legacy service account token Secrets.
 	RootCA []byte
 	Log    *slog.Logger
@@ -92,6 +101,8 @@ type Server struct {
 	instruments *instruments
 	// webhooks holds the compiled webhook configurations and webhook clients (webhook.go).
 	webhooks webhookState
+	// agg is the aggregation layer's state: APIServices and extension servers (aggregator.go).
+	agg aggregator
 	// stopped is closed when the server stops (set by Start).
 	stopped <-chan struct{}
 }
@@ -187,6 +198,10 @@ func New(cfg Config) (*Server, error) {
 			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto}}
 			r.stored = false
 		}
+		if isHPAv1(r.gvk) {
+			codec = &hpaV1Codec{v2: &storageCodec{gvk: hpaV2GVK, proto: proto}, scheme: s.scheme}
+			r.stored = false
+		}
 		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", codec, def.newObj)
 		if p, ok := printers.For(def.group, def.name); ok {
 			r.printer = p
@@ -219,7 +234,10 @@ func New(cfg Config) (*Server, error) {
 			r.managers[sub] = fm
 		}
 		s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
-		s.byGroupResource[def.group+"/"+def.name] = r
+		if _, ok := s.byGroupResource[def.group+"/"+def.name]; !ok {
+			// A resource served in several versions is found by its first (preferred) one.
+			s.byGroupResource[def.group+"/"+def.name] = r
+		}
 		if _, ok := groupVersions[def.group]; !ok {
 			groupOrder = append(groupOrder, def.group)
 		}
@@ -237,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 	s.openapiBase = oas
 	s.openapiChanged()
 	s.alloc = newAllocator(cfg.ServiceCIDR, cfg.NodePortMin, cfg.NodePortMax)
+	if err := s.initAPIServices(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -291,6 +312,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if err := s.bootstrapPolicy(ctx); err != nil {
+		return err
+	}
+	if err := s.startAggregator(ctx); err != nil {
 		return err
 	}
 	if p, ok := s.cfg.Authorizer.(policyAuthorizer); ok {
@@ -373,7 +397,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, user *auth.User) 
 	case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
 		s.serveOpenAPIV3(w, r)
 	case strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/"):
-		s.serveAPI(w, r, user)
+		if !s.serveAggregated(w, r, user) {
+			s.serveAPI(w, r, user)
+		}
 	default:
 		writeError(w, notFoundPath())
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -83,6 +84,7 @@ func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
 		}
 	}
 	normalize(obj)
+	prepareAPIServiceCreate(obj)
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&o.Spec)}
@@ -96,6 +98,8 @@ func prepareCreate(res *resource, a metav1.Object, obj runtime.Object) {
 		o.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
 	case *batchv1.Job:
 		generateJobSelector(o)
+	case *autoscalingv1.HorizontalPodAutoscaler:
+		prepareHPAv1Create(o)
 	case *appsv1.Deployment, *appsv1.ReplicaSet, *appsv1.StatefulSet, *appsv1.DaemonSet:
 	}
 }
@@ -212,6 +216,10 @@ func prepareUpdate(res *resource, subresource string, obj, old runtime.Object) {
 		prepareCSRUpdate(subresource, csr, old.(*certificatesv1.CertificateSigningRequest))
 		return
 	}
+	if h, ok := obj.(*autoscalingv1.HorizontalPodAutoscaler); ok {
+		prepareHPAv1Update(subresource, h, old.(*autoscalingv1.HorizontalPodAutoscaler))
+	}
+	prepareAPIServiceUpdate(subresource, obj, old)
 	switch subresource {
 	case "status":
 		copyField(obj, old, "Spec")

@@ -205,17 +205,28 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, r *htt
 	if err := s.admitSubresourceCreateByWebhooks(ctx, w, res, info, &binding, false); err != nil {
 		return err
 	}
-	key := res.store.Key(info.namespace, info.name)
-	_, err = res.store.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
+	if err := s.bindPod(ctx, res, info.namespace, &binding); err != nil {
+		return err
+	}
+	st := &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}
+	writeJSON(w, http.StatusCreated, st)
+	return nil
+}
+
+// bindPod assigns the pod binding names to binding's node (res is pods).
+func (s *Server) bindPod(ctx context.Context, res *resource, namespace string, binding *corev1.Binding) error {
+	name := binding.Name
+	key := res.store.Key(namespace, name)
+	_, err := res.store.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
 		pod := current.(*corev1.Pod).DeepCopy()
 		if pod.DeletionTimestamp != nil {
-			return nil, apierrors.NewConflict(res.gr, info.name, errors.New("pod is being deleted, cannot be assigned to a host"))
+			return nil, apierrors.NewConflict(res.gr, name, errors.New("pod is being deleted, cannot be assigned to a host"))
 		}
 		if binding.UID != "" && binding.UID != pod.UID {
-			return nil, apierrors.NewConflict(res.gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", binding.UID, pod.UID))
+			return nil, apierrors.NewConflict(res.gr, name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", binding.UID, pod.UID))
 		}
 		if pod.Spec.NodeName != "" {
-			return nil, apierrors.NewConflict(res.gr, info.name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
+			return nil, apierrors.NewConflict(res.gr, name, fmt.Errorf("pod %s is already assigned to node %q", pod.Name, pod.Spec.NodeName))
 		}
 		pod.Spec.NodeName = binding.Target.Name
 		for k, v := range binding.Annotations {
@@ -228,10 +239,8 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, r *htt
 		return pod, nil
 	})
 	if err != nil {
-		return storageError(err, res.gr, info.name)
+		return storageError(err, res.gr, name)
 	}
-	st := &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}
-	writeJSON(w, http.StatusCreated, st)
 	return nil
 }
 

@@ -193,6 +193,19 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		ln.Close()
 		return nil, err
 	}
+	// The front proxy (the aggregator) has a CA of its own, as with kubeadm: extension API
+	// servers trust the user it names only from a certificate of that CA, which the API
+	// server itself does not take as a client certificate.
+	frontProxyCA, err := pki.LoadOrCreateCA(tlsDir, "front-proxy-ca", "front-proxy-ca")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	proxyClientCert, proxyClientKey, err := frontProxyCA.ClientCert(tlsDir, "front-proxy-client", FrontProxyClientName, nil)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	saKey, err := pki.LoadOrCreateServiceAccountKey(tlsDir)
 	if err != nil {
 		ln.Close()
@@ -240,6 +253,8 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		Authorizer:            authorizer(cfg.AuthorizationMode),
 		KubeletClientCertFile: kubeletClientCert, KubeletClientKeyFile: kubeletClientKey,
 		ServiceAccountIssuer: saIssuer, APIAudiences: audiences, RootCA: ca.CertPEM,
+		ClientCA: ca.CertPEM, RequestHeaderCA: frontProxyCA.CertPEM, RequestHeaderAllowedNames: []string{FrontProxyClientName},
+		ProxyClientCertFile: proxyClientCert, ProxyClientKeyFile: proxyClientKey,
 		Log: log,
 	})
 	if err != nil {
@@ -365,6 +380,9 @@ func authorizer(mode string) auth.Authorizer {
 	}
 	return rbac.New()
 }
+
+// FrontProxyClientName is the common name of the front-proxy client certificate.
+const FrontProxyClientName = "front-proxy-client"
 
 // Authorization modes.
 const (

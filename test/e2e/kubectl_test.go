@@ -321,6 +321,11 @@ data:
 	out = k.run("get", "cm", "web-config", "-n", "shop", "--show-managed-fields", "-o",
 		`jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation}{"\n"}{end}`)
 	wantMatch(t, "managedFields", out, `^kubectl/Apply$`)
+	// An apply that creates the object tracks its fields too.
+	k.run("apply", "--server-side", "-f", k.file("cm-ssa-new.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-created\n  namespace: shop\ndata:\n  k: v\n"))
+	out = k.run("get", "cm", "ssa-created", "-n", "shop", "--show-managed-fields", "-o",
+		`jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation}{"\n"}{end}`)
+	wantMatch(t, "managedFields after an apply that creates", out, `^kubectl/Apply$`)
 	// A second manager's conflicting apply is refused without --force-conflicts.
 	r := k.runIn("", nil, "apply", "--server-side", "--field-manager=other", "-f", k.file("cm-ssa2.yaml", strings.Replace(
 		`apiVersion: v1

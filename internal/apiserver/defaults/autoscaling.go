@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/kijabi/kijabi/internal/apiserver/convert"
 )
 
 func registerAutoscaling(s *runtime.Scheme) {
@@ -21,6 +23,20 @@ func defaultHPAv1(hpa *autoscalingv1.HorizontalPodAutoscaler) {
 	if hpa.Spec.MinReplicas == nil {
 		hpa.Spec.MinReplicas = ptr.To[int32](1)
 	}
+	// A v1 autoscaler is served from its v2 form: it gets what converting it there and back
+	// gives (the implied 80% CPU target when it has no metric, the v2 defaults of a behavior
+	// in its annotation), which is what reading it back shows.
+	v2, err := convert.HPAToV2(hpa)
+	if err != nil {
+		return // validation reports the malformed annotation
+	}
+	defaultHPAv2(v2)
+	v1, err := convert.HPAToV1(v2)
+	if err != nil {
+		return
+	}
+	v1.TypeMeta = hpa.TypeMeta
+	*hpa = *v1
 }
 
 // defaultCPUUtilization is the target of the implied metric of an HPA that

@@ -143,9 +143,20 @@ func TestOtherGroupDefaults(t *testing.T) {
 			want: &schedulingv1.PriorityClass{Value: 1000, PreemptionPolicy: ptr.To(corev1.PreemptLowerPriority)},
 		},
 		{
+			// The implied CPU target (v1 to internal conversion upstream) shows on v1 reads.
 			name: "HPA v1",
 			in:   &autoscalingv1.HorizontalPodAutoscaler{Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 5}},
-			want: &autoscalingv1.HorizontalPodAutoscaler{Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 5, MinReplicas: ptr.To[int32](1)}},
+			want: &autoscalingv1.HorizontalPodAutoscaler{Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 5, MinReplicas: ptr.To[int32](1),
+				TargetCPUUtilizationPercentage: ptr.To[int32](80)}},
+		},
+		{
+			name: "HPA v1 with other metrics in its annotation",
+			in: &autoscalingv1.HorizontalPodAutoscaler{
+				ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"autoscaling.alpha.kubernetes.io/metrics": `[{"type":"Resource","resource":{"name":"memory","targetAverageUtilization":60}}]`}},
+				Spec:       autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 5}},
+			want: &autoscalingv1.HorizontalPodAutoscaler{
+				ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"autoscaling.alpha.kubernetes.io/metrics": `[{"type":"Resource","resource":{"name":"memory","targetAverageUtilization":60}}]`}},
+				Spec:       autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 5, MinReplicas: ptr.To[int32](1)}},
 		},
 		{
 			name: "HPA v2 without metrics or behavior",

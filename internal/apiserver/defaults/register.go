@@ -17,6 +17,9 @@ func Register(s *runtime.Scheme) {
 	registerScheduling(s)
 	registerAutoscaling(s)
 	registerAdmissionRegistration(s)
+	registerFlowControl(s)
+	registerResource(s)
+	registerAPIRegistration(s)
 }
 
 // objectPtr is satisfied by *T when *T is a runtime.Object.

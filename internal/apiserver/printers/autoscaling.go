@@ -11,6 +11,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kijabi/kijabi/internal/apiserver/convert"
 )
 
 // hpaPrinter prints autoscaling/v2 objects, and autoscaling/v1 ones after lifting their CPU target into
@@ -36,6 +38,10 @@ func hpaPrinter() Printer {
 				}
 			case *autoscalingv1.HorizontalPodAutoscaler:
 				if h != nil {
+					// As the v2 form it is stored in: the annotations carry what v1 cannot.
+					if v2, err := convert.HPAToV2(h); err == nil {
+						return hpaCells(v2, now)
+					}
 					return hpaCells(hpaV1ToV2(h), now)
 				}
 			}

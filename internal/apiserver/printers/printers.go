@@ -14,6 +14,8 @@ type Printer struct {
 	Columns []metav1.TableColumnDefinition
 	// Cells returns one row's cells, one per column, for obj (a pointer to a k8s.io/api type).
 	Cells func(obj runtime.Object, now time.Time) []interface{}
+	// Sort, when set, puts a list's objects in the order upstream prints them, in place.
+	Sort func(objs []runtime.Object)
 }
 
 // registry maps every resource that has a printer of its own to it. It is built once and never
@@ -101,6 +103,15 @@ func newRegistry() map[schema.GroupResource]Printer {
 	add("admissionregistration.k8s.io", "mutatingadmissionpolicybindings", mutatingAdmissionPolicyBindingPrinter())
 	add("certificates.k8s.io", "certificatesigningrequests", csrPrinter())
 
+	// API Priority and Fairness, dynamic resource allocation.
+	add("flowcontrol.apiserver.k8s.io", "flowschemas", flowSchemaPrinter())
+	add("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations", priorityLevelPrinter())
+	add("resource.k8s.io", "deviceclasses", deviceClassPrinter())
+	add("resource.k8s.io", "resourceclaims", resourceClaimPrinter())
+	add("resource.k8s.io", "resourceclaimtemplates", resourceClaimTemplatePrinter())
+	add("resource.k8s.io", "resourceslices", resourceSlicePrinter())
+	add("apiregistration.k8s.io", "apiservices", apiServicePrinter())
+
 	return r
 }
 
@@ -135,10 +146,14 @@ func Default() Printer {
 	}
 }
 
-// Table builds a metav1.Table for objs (already in the order to show) with p. It sets each row's Cells and
+// Table builds a metav1.Table for objs with p, in their order (which p.Sort, when set, changes
+// first: objs is reordered in place, so that the caller's rows and objects still match). It sets each row's Cells and
 // leaves Row.Object for the caller to fill (the API server sets PartialObjectMetadata or the full object
 // depending on includeObject). Column definitions are included unless noHeaders.
 func Table(p Printer, objs []runtime.Object, now time.Time, noHeaders bool) *metav1.Table {
+	if p.Sort != nil && len(objs) > 1 {
+		p.Sort(objs)
+	}
 	cells := p.Cells
 	if cells == nil {
 		n := len(p.Columns)

@@ -30,6 +30,9 @@
 //   - core_config.go: namespaces, config maps, secrets, service accounts
 //   - core_other.go: endpoints, nodes, events, persistent volumes and claims, limit ranges, quotas, replication controllers, pod templates
 //   - apps.go, batch.go (with cron.go), networking.go, discovery.go, storage.go, rbac.go, misc.go (coordination, scheduling, policy, autoscaling, events.k8s.io)
+//   - node.go (runtime classes), servicecidr.go (service CIDRs and IP addresses), flowcontrol.go (API
+//     Priority and Fairness), resource.go (dynamic resource allocation), storage_more.go (storage
+//     capacities, volume attributes classes)
 //   - helpers.go: name, port, quantity, selector, percent and immutability helpers used everywhere
 //
 // # Paths

@@ -12,6 +12,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kijabi/kijabi/internal/apiserver/convert"
 )
 
 // ---- coordination/v1 Lease ----
@@ -314,23 +316,37 @@ func validateHPAv2StatusUpdate(h, old *autoscalingv2.HorizontalPodAutoscaler) fi
 	return append(errs, nonNegative(h.Status.DesiredReplicas, p.Child("desiredReplicas"))...)
 }
 
+// An autoscaling/v1 autoscaler is validated in its v2 form, as upstream validates the
+// internal object whatever the version: a bad targetCPUUtilizationPercentage is reported at
+// spec.metrics[i].resource.target.averageUtilization.
 func validateHPAv1(h *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
 	errs := objectMeta(&h.ObjectMeta, true, nameIsDNSSubdomain)
-	return append(errs, hpaV1Spec(&h.Spec)...)
+	return append(errs, hpaV1Spec(h)...)
 }
 
-func hpaV1Spec(spec *autoscalingv1.HorizontalPodAutoscalerSpec) field.ErrorList {
-	errs := scaleTargetRef(spec.ScaleTargetRef.Kind, spec.ScaleTargetRef.Name, specPath.Child("scaleTargetRef"))
-	errs = append(errs, replicaBounds(spec.MinReplicas, spec.MaxReplicas)...)
-	if u := spec.TargetCPUUtilizationPercentage; u != nil && *u < 1 {
-		errs = append(errs, field.Invalid(specPath.Child("targetCPUUtilizationPercentage"), *u, "must be greater than 0"))
+func hpaV1Spec(h *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
+	v2, err := convert.HPAToV2(h)
+	if err != nil {
+		for _, k := range []string{convert.HPAMetricsAnnotation, convert.HPACurrentMetricsAnnotation, convert.HPAConditionsAnnotation} {
+			if strings.Contains(err.Error(), k) {
+				return field.ErrorList{field.Invalid(metaPath.Child("annotations").Key(k), h.Annotations[k], err.Error())}
+			}
+		}
+		return field.ErrorList{field.Invalid(metaPath.Child("annotations"), "", err.Error())}
 	}
-	return errs
+	return hpaV2Spec(&v2.Spec)
 }
 
 func validateHPAv1Update(h, old *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
 	errs := objectMetaUpdate(&h.ObjectMeta, &old.ObjectMeta)
-	return append(errs, hpaV1Spec(&h.Spec)...)
+	return append(errs, hpaV1Spec(h)...)
+}
+
+func validateHPAv1StatusUpdate(h, old *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
+	errs := objectMetaUpdate(&h.ObjectMeta, &old.ObjectMeta)
+	p := field.NewPath("status")
+	errs = append(errs, nonNegative(h.Status.CurrentReplicas, p.Child("currentReplicas"))...)
+	return append(errs, nonNegative(h.Status.DesiredReplicas, p.Child("desiredReplicas"))...)
 }
 
 // ---- events.k8s.io/v1 Event ----

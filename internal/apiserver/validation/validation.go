@@ -13,15 +13,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	apiregistrationv1 "github.com/kijabi/kijabi/internal/apiserver/apis/apiregistration/v1"
 )
 
 // ValidateCreate validates a new object (metadata included). It is called after defaulting.
@@ -107,6 +112,28 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return validateHPAv1(o)
 	case *certificatesv1.CertificateSigningRequest:
 		return validateCertificateSigningRequest(o)
+	case *nodev1.RuntimeClass:
+		return validateRuntimeClass(o)
+	case *networkingv1.ServiceCIDR:
+		return validateServiceCIDR(o)
+	case *networkingv1.IPAddress:
+		return validateIPAddress(o)
+	case *flowcontrolv1.FlowSchema:
+		return validateFlowSchema(o)
+	case *flowcontrolv1.PriorityLevelConfiguration:
+		return validatePriorityLevelConfiguration(o)
+	case *resourcev1.DeviceClass:
+		return validateDeviceClass(o)
+	case *resourcev1.ResourceClaim:
+		return validateResourceClaim(o)
+	case *resourcev1.ResourceClaimTemplate:
+		return validateResourceClaimTemplate(o)
+	case *resourcev1.ResourceSlice:
+		return validateResourceSlice(o)
+	case *storagev1.CSIStorageCapacity:
+		return validateCSIStorageCapacity(o)
+	case *storagev1.VolumeAttributesClass:
+		return validateVolumeAttributesClass(o)
 	case *admissionregistrationv1.ValidatingWebhookConfiguration:
 		return validateValidatingWebhookConfiguration(o)
 	case *admissionregistrationv1.MutatingWebhookConfiguration:
@@ -119,6 +146,8 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return validateMutatingAdmissionPolicy(o)
 	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
 		return validateMutatingAdmissionPolicyBinding(o)
+	case *apiregistrationv1.APIService:
+		return ValidateAPIService(o)
 	}
 	return nil
 }
@@ -204,6 +233,30 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, validateHPAv1Update)
 	case *certificatesv1.CertificateSigningRequest:
 		return withOld(o, old, validateCertificateSigningRequestUpdate)
+	case *nodev1.RuntimeClass:
+		return withOld(o, old, func(rc, old *nodev1.RuntimeClass) field.ErrorList {
+			return append(validateRuntimeClass(rc), validateRuntimeClassUpdate(rc, old)...)
+		})
+	case *networkingv1.ServiceCIDR:
+		return withOld(o, old, validateServiceCIDRUpdate)
+	case *networkingv1.IPAddress:
+		return withOld(o, old, validateIPAddressUpdate)
+	case *flowcontrolv1.FlowSchema:
+		return withOld(o, old, validateFlowSchemaUpdate)
+	case *flowcontrolv1.PriorityLevelConfiguration:
+		return withOld(o, old, validatePriorityLevelConfigurationUpdate)
+	case *resourcev1.DeviceClass:
+		return withOld(o, old, validateDeviceClassUpdate)
+	case *resourcev1.ResourceClaim:
+		return withOld(o, old, validateResourceClaimUpdate)
+	case *resourcev1.ResourceClaimTemplate:
+		return withOld(o, old, validateResourceClaimTemplateUpdate)
+	case *resourcev1.ResourceSlice:
+		return withOld(o, old, validateResourceSliceUpdate)
+	case *storagev1.CSIStorageCapacity:
+		return withOld(o, old, validateCSIStorageCapacityUpdate)
+	case *storagev1.VolumeAttributesClass:
+		return withOld(o, old, validateVolumeAttributesClassUpdate)
 	case *admissionregistrationv1.ValidatingWebhookConfiguration:
 		return withOld(o, old, validateValidatingWebhookConfigurationUpdate)
 	case *admissionregistrationv1.MutatingWebhookConfiguration:
@@ -216,6 +269,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return withOld(o, old, validateMutatingAdmissionPolicyUpdate)
 	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
 		return withOld(o, old, validateMutatingAdmissionPolicyBindingUpdate)
+	case *apiregistrationv1.APIService:
+		return withOld(o, old, ValidateAPIServiceUpdate)
 	}
 	return nil
 }
@@ -262,9 +317,17 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		return withOld(o, old, validateHPAv2StatusUpdate)
 	case *autoscalingv1.HorizontalPodAutoscaler:
-		return withOld(o, old, metaOnlyUpdate[*autoscalingv1.HorizontalPodAutoscaler])
+		return withOld(o, old, validateHPAv1StatusUpdate)
 	case *certificatesv1.CertificateSigningRequest:
 		return withOld(o, old, validateCertificateSigningRequestStatusUpdate)
+	case *networkingv1.ServiceCIDR:
+		return withOld(o, old, validateServiceCIDRStatusUpdate)
+	case *flowcontrolv1.FlowSchema:
+		return withOld(o, old, validateFlowSchemaStatusUpdate)
+	case *flowcontrolv1.PriorityLevelConfiguration:
+		return withOld(o, old, validatePriorityLevelConfigurationStatusUpdate)
+	case *resourcev1.ResourceClaim:
+		return withOld(o, old, validateResourceClaimStatusUpdate)
 	case *admissionregistrationv1.ValidatingAdmissionPolicy:
 		return withOld(o, old, validateValidatingAdmissionPolicyStatusUpdate)
 	case *corev1.PodTemplate, *corev1.ConfigMap, *corev1.Secret, *corev1.ServiceAccount, *corev1.Endpoints,
@@ -279,6 +342,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 			return field.ErrorList{field.InternalError(nil, fmt.Errorf("old object has type %T, expected %T", old, obj))}
 		}
 		return apimachineryvalidation.ValidateObjectMetaAccessorUpdate(m, om, metaPath)
+	case *apiregistrationv1.APIService:
+		return withOld(o, old, ValidateAPIServiceStatusUpdate)
 	}
 	return nil
 }

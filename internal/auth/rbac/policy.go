@@ -81,6 +81,7 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(readWrite, "policy", "poddisruptionbudgets"),
 			rule(readWrite, "discovery.k8s.io", "endpointslices"),
 			rule(readWrite, "coordination.k8s.io", "leases"),
+			rule(write, "resource.k8s.io", "resourceclaims", "resourceclaimtemplates"),
 		}},
 		{ObjectMeta: meta("system:aggregate-to-view", map[string]string{AggregateToAdmin: "true", AggregateToEdit: "true", AggregateToView: "true"}), Rules: []rbacv1.PolicyRule{
 			rule(read, "", "configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods",
@@ -97,6 +98,7 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(read, "events.k8s.io", "events"),
 			rule(read, "networking.k8s.io", "ingresses", "ingresses/status", "networkpolicies"),
 			rule(read, "policy", "poddisruptionbudgets", "poddisruptionbudgets/status"),
+			rule(read, "resource.k8s.io", "resourceclaims", "resourceclaims/status", "resourceclaimtemplates"),
 		}},
 		// metrics-server's role: whoever may view may read resource metrics (kubectl top).
 		{ObjectMeta: meta("system:aggregated-metrics-reader", map[string]string{AggregateToAdmin: "true", AggregateToEdit: "true", AggregateToView: "true"}), Rules: []rbacv1.PolicyRule{
@@ -120,6 +122,9 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
 			rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
 		}},
+		// For an aggregator run apart from the API server (kijabi's reads Services itself).
+		{ObjectMeta: meta("system:kube-aggregator", nil), Rules: []rbacv1.PolicyRule{
+			rule(read, "", "endpoints", "services")}},
 		{ObjectMeta: meta("system:monitoring", nil), Rules: []rbacv1.PolicyRule{
 			urls([]string{"get"}, "/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz", "/readyz/*"),
 		}},
@@ -154,6 +159,9 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(read, "policy", "poddisruptionbudgets"),
 			rule(read, "scheduling.k8s.io", "priorityclasses"),
 			rule(read, "storage.k8s.io", "storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"),
+			// Dynamic resource allocation: the scheduler allocates claims from the slices.
+			rule(read, "resource.k8s.io", "resourceclaims", "deviceclasses", "resourceslices"),
+			rule([]string{"get", "list", "watch", "update", "patch"}, "resource.k8s.io", "resourceclaims/status"),
 			rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
 			rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
 		}},
@@ -174,6 +182,9 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule(readWrite, "coordination.k8s.io", "leases"),
 			rule(read, "storage.k8s.io", "storageclasses", "csidrivers", "volumeattachments"),
 			rule(read, "node.k8s.io", "runtimeclasses"),
+			// Kubelets prepare the claims of their pods; DRA drivers publish their slices.
+			rule([]string{"get"}, "resource.k8s.io", "resourceclaims"),
+			rule(readWrite, "resource.k8s.io", "resourceslices"),
 			rule(read, "networking.k8s.io", "ingresses"),
 			rule([]string{"patch", "update"}, "networking.k8s.io", "ingresses/status"),
 			rule([]string{"get", "list", "watch", "create", "patch", "update"}, "networking.k8s.io", "ingressclasses"),

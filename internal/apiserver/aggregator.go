@@ -605,17 +605,7 @@ func (s *Server) aggregateDiscovery(groups []groupInfo, byGV map[string][]*resou
 	}
 	for _, r := range remote {
 		delete(byGV, gvKey(r.group, r.version))
-		i, ok := index[r.group]
-		if !ok {
-			i = len(groups)
-			index[r.group] = i
-			groups = append(groups, groupInfo{name: r.group})
-		}
-		if !contains(groups[i].versions, r.version) {
-			g := groups[i]
-			g.versions = append(append([]string(nil), g.versions...), r.version)
-			groups[i] = g
-		}
+		groups = withGroupVersion(groups, index, r.group, r.version)
 	}
 	priorityOf := func(group, v string) apiServicePriority {
 		if p, ok := prio[gvKey(group, v)]; ok {

@@ -310,17 +310,25 @@ func (s *Server) discoveryGroups() ([]groupInfo, map[string][]*resource) {
 	for _, r := range s.crSnapshot() {
 		key := r.group + "/" + r.version
 		byGV[key] = append(byGV[key], r)
-		i, ok := index[r.group]
-		if !ok {
-			i = len(groups)
-			index[r.group] = i
-			groups = append(groups, groupInfo{name: r.group})
-		}
-		if !contains(groups[i].versions, r.version) {
-			g := groups[i]
-			g.versions = append(append([]string(nil), g.versions...), r.version)
-			groups[i] = g
-		}
+		groups = withGroupVersion(groups, index, r.group, r.version)
 	}
 	return s.aggregateDiscovery(groups, byGV), byGV
+}
+
+// withGroupVersion adds version to group in groups (index maps a group's name to its place),
+// appending the group when it is new. The versions of an existing group are copied, not
+// changed in place: groups may share them with the server's own list.
+func withGroupVersion(groups []groupInfo, index map[string]int, group, version string) []groupInfo {
+	i, ok := index[group]
+	if !ok {
+		i = len(groups)
+		index[group] = i
+		groups = append(groups, groupInfo{name: group})
+	}
+	if !contains(groups[i].versions, version) {
+		g := groups[i]
+		g.versions = append(append([]string(nil), g.versions...), version)
+		groups[i] = g
+	}
+	return groups
 }

@@ -128,16 +128,7 @@ func (s *Server) bootstrapNamespacedPolicy(ctx context.Context) error {
 			if have.Annotations[rbac.AutoupdateAnnotation] != "true" || have.RoleRef != want.RoleRef {
 				return nil
 			}
-			var add []rbacv1.Subject
-			for _, sub := range want.Subjects {
-				found := false
-				for _, h := range have.Subjects {
-					found = found || (h.Kind == sub.Kind && h.Name == sub.Name && h.Namespace == sub.Namespace)
-				}
-				if !found {
-					add = append(add, sub)
-				}
-			}
+			add := missingSubjects(have.Subjects, want.Subjects)
 			if len(add) == 0 {
 				return nil
 			}

@@ -68,16 +68,7 @@ func (s *Server) bootstrapPolicy(ctx context.Context) error {
 			if have.Annotations[rbac.AutoupdateAnnotation] != "true" || have.RoleRef != want.RoleRef {
 				return nil
 			}
-			var add []rbacv1.Subject
-			for _, sub := range want.Subjects {
-				found := false
-				for _, h := range have.Subjects {
-					found = found || (h.Kind == sub.Kind && h.Name == sub.Name && h.Namespace == sub.Namespace)
-				}
-				if !found {
-					add = append(add, sub)
-				}
-			}
+			add := missingSubjects(have.Subjects, want.Subjects)
 			if len(add) == 0 {
 				return nil
 			}
@@ -275,4 +266,20 @@ func describeRules(rules []rbacv1.PolicyRule) string {
 		lines = append(lines, "{"+strings.Join(parts, ", ")+"}")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// missingSubjects are the subjects of want that have lacks: what reconciling a default
+// binding adds (it never removes subjects users added).
+func missingSubjects(have, want []rbacv1.Subject) []rbacv1.Subject {
+	var add []rbacv1.Subject
+	for _, sub := range want {
+		found := false
+		for _, h := range have {
+			found = found || (h.Kind == sub.Kind && h.Name == sub.Name && h.Namespace == sub.Namespace)
+		}
+		if !found {
+			add = append(add, sub)
+		}
+	}
+	return add
 }

@@ -135,7 +135,8 @@ func TestAutoscalerBounds(t *testing.T) {
 		})
 	}
 	replicas(2)
-	poll(t, 30*time.Second, "autoscaler status", func() (bool, error) {
+	// The autoscaler writes its status on its next pass (every 15 s) after the rescale.
+	poll(t, 90*time.Second, "autoscaler status", func() (bool, error) {
 		hpa, err := s.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "api", metav1.GetOptions{})
 		return err == nil && hpa.Status.CurrentReplicas == 2 && hpa.Status.DesiredReplicas == 2 && hpa.Status.LastScaleTime != nil, err
 	})

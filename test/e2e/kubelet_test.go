@@ -598,12 +598,31 @@ spec:
 		// the request, ten times the autoscaler's 20 % target (a low target, so that the test
 		// holds on a machine busy enough to starve the pod: its 100m request gives it little
 		// CPU weight).
-		c.MustKubectl(t, "create", "deployment", "burner", "--image="+busybox, "--replicas=1", "--", "sh", "-c", "while true; do :; done")
-		c.MustKubectl(t, "set", "resources", "deployment/burner", "--requests=cpu=100m,memory=16Mi", "--limits=cpu=200m,memory=64Mi")
+		burner := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: burner
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: burner}
+  template:
+    metadata:
+      labels: {app: burner}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: burner
+        image: ` + busybox + `
+        command: ["sh", "-c", "while true; do :; done"]
+        resources:
+          requests: {cpu: 100m, memory: 16Mi}
+          limits: {cpu: 200m, memory: 64Mi}
+`
+		if r := c.KubectlIn(t, strings.NewReader(burner), nil, "apply", "-f", "-"); r.Err != nil {
+			t.Fatalf("creating the burner: %v %s", r.Err, r.Stderr)
+		}
 		defer c.Kubectl(t, "delete", "deployment/burner", "--wait=false")
-		// Only pods with requests count towards utilization: wait until the pod without
-		// them is replaced.
-		c.MustKubectl(t, "rollout", "status", "deployment/burner", "--timeout=120s")
 
 		// kubectl top reads metrics.k8s.io; the spinning container shows its CPU use.
 		poll(t, 90*time.Second, "kubectl top pod to show the spinning pod's CPU use", func() (bool, error) {

@@ -547,6 +547,8 @@ spec:
 			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
 		}
 		c.create(p)
+		// Its last resize asks for 64 cpus: gone, it leaves the node to the tests after it.
+		defer c.Kubectl(t, "delete", "pod", "resized", "--grace-period=1")
 		before := c.waitPod("resized", "Running", 60*time.Second, running)
 		// The container's cpu quota and memory limit, from cgroup v2 or v1.
 		cgroup := func() (cpu, mem string) {

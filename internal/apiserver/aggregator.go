@@ -414,16 +414,7 @@ func (s *Server) authorizeAggregated(w http.ResponseWriter, r *http.Request, use
 	if allowed {
 		return true
 	}
-	msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q", user.Name, info.verb, info.resource, info.group)
-	if info.namespace != "" {
-		msg += fmt.Sprintf(" in the namespace %q", info.namespace)
-	} else {
-		msg += " at the cluster scope"
-	}
-	if reason != "" {
-		msg += ": " + reason
-	}
-	writeError(w, apierrors.NewForbidden(schema.GroupResource{Group: info.group, Resource: info.resource}, info.name, errors.New(msg)))
+	writeError(w, apierrors.NewForbidden(schema.GroupResource{Group: info.group, Resource: info.resource}, info.name, errors.New(forbiddenMessage(user.Name, info, reason))))
 	return false
 }
 

@@ -65,16 +65,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, user *auth.Use
 	}
 	if allowed, reason := s.cfg.Authorizer.Authorize(auth.Attributes{User: user, Verb: info.verb, Group: info.group,
 		Version: info.version, Resource: info.resource, Subresource: info.subresource, Namespace: info.namespace, Name: info.name}); !allowed {
-		msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q", user.Name, info.verb, info.resource, info.group)
-		if info.namespace != "" {
-			msg += fmt.Sprintf(" in the namespace %q", info.namespace)
-		} else {
-			msg += " at the cluster scope"
-		}
-		if reason != "" {
-			msg += ": " + reason
-		}
-		writeError(w, apierrors.NewForbidden(res.gr, info.name, errors.New(msg)))
+		writeError(w, apierrors.NewForbidden(res.gr, info.name, errors.New(forbiddenMessage(user.Name, info, reason))))
 		return
 	}
 	if res.review != nil {
@@ -1097,4 +1088,18 @@ func (s *Server) deleteCollection(ctx context.Context, w http.ResponseWriter, r 
 	}
 	s.respond(w, r, http.StatusOK, res, list)
 	return nil
+}
+
+// forbiddenMessage is kube-apiserver's wording of a request the authorizer refused.
+func forbiddenMessage(user string, info *requestInfo, reason string) string {
+	msg := fmt.Sprintf("User %q cannot %s resource %q in API group %q", user, info.verb, info.resource, info.group)
+	if info.namespace != "" {
+		msg += fmt.Sprintf(" in the namespace %q", info.namespace)
+	} else {
+		msg += " at the cluster scope"
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
 }

@@ -288,14 +288,14 @@ func (s *Server) parseSelection(q map[string][]string, res *resource) (*selectio
 	if ls := get("labelSelector"); ls != "" {
 		l, err := labels.Parse(ls)
 		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+			return nil, apierrors.NewBadRequest(err.Error())
 		}
 		sel.labels = l
 	}
 	if fs := get("fieldSelector"); fs != "" {
 		f, err := fields.ParseSelector(fs)
 		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+			return nil, apierrors.NewBadRequest(err.Error())
 		}
 		// Only fields the resource declares may be selected on, as in Kubernetes.
 		sample := res.fieldSet(res.newObj())

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -54,11 +53,11 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, res *resource
 	q := r.URL.Query()
 	sel, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
-		return apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+		return apierrors.NewBadRequest(err.Error())
 	}
 	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
 	if err != nil {
-		return apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+		return apierrors.NewBadRequest(err.Error())
 	}
 	kept := items[:0]
 	for _, obj := range items {

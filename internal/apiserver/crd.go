@@ -223,8 +223,8 @@ func buildCRResources(crd *apiextensionsv1.CustomResourceDefinition, store *stor
 			newList: func() runtime.Object { return &unstructured.UnstructuredList{} },
 		}}
 		if v.Subresources != nil {
-			// The scale subresource of custom resources is not served yet (nor advertised).
 			r.status = v.Subresources.Status != nil
+			r.scale = v.Subresources.Scale != nil
 		}
 		r.cr = info
 		r.singular = names.Singular

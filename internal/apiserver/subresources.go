@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,13 +26,17 @@ import (
 
 var scaleGVK = schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
 
-// scaleOf reads the Scale of an object with spec.replicas, status.replicas and a selector.
-func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+// scaleOf reads the Scale of an object: spec.replicas, status.replicas and the selector of
+// a built-in workload, or the paths a custom resource's definition names.
+func (r *resource) scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	a, _ := metaAccessor(obj)
 	scale := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{
 		Name: a.GetName(), Namespace: a.GetNamespace(), UID: a.GetUID(),
 		ResourceVersion: a.GetResourceVersion(), CreationTimestamp: a.GetCreationTimestamp(),
 	}}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return scale, r.crScale(u, scale)
+	}
 	spec, status := structField(obj, "Spec"), structField(obj, "Status")
 	if r := spec.FieldByName("Replicas"); r.IsValid() {
 		if r.Kind() == reflect.Pointer {
@@ -58,21 +65,81 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	return scale, nil
 }
 
-func setReplicas(obj runtime.Object, n int32) {
-	r := structField(obj, "Spec").FieldByName("Replicas")
-	if r.Kind() == reflect.Pointer {
-		v := n
-		r.Set(reflect.ValueOf(&v))
-	} else {
-		r.SetInt(int64(n))
+// crScaleConfig is the scale subresource a custom resource's definition declares.
+func (r *resource) crScaleConfig() *apiextensionsv1.CustomResourceSubresourceScale {
+	if r.cr == nil || r.cr.version.Subresources == nil {
+		return nil
 	}
+	return r.cr.version.Subresources.Scale
+}
+
+// jsonPathFields splits a simple JSON path such as .spec.replicas into its fields.
+func jsonPathFields(path string) []string {
+	return strings.Split(strings.TrimPrefix(path, "."), ".")
+}
+
+// crScale fills scale from the paths of a custom resource's scale subresource: a missing
+// replicas count reads as 0, a missing selector as none, as kube-apiserver reads them.
+func (r *resource) crScale(u *unstructured.Unstructured, scale *autoscalingv1.Scale) error {
+	sc := r.crScaleConfig()
+	if sc == nil {
+		return fmt.Errorf("%s has no scale subresource", r.gr)
+	}
+	replicas := func(path string) (int32, error) {
+		if path == "" {
+			return 0, nil
+		}
+		n, found, err := unstructured.NestedInt64(u.Object, jsonPathFields(path)...)
+		if err != nil {
+			return 0, fmt.Errorf("%s accessor error: %v", path, err)
+		}
+		if !found {
+			return 0, nil
+		}
+		return int32(n), nil
+	}
+	var err error
+	if scale.Spec.Replicas, err = replicas(sc.SpecReplicasPath); err != nil {
+		return err
+	}
+	if scale.Status.Replicas, err = replicas(sc.StatusReplicasPath); err != nil {
+		return err
+	}
+	if sc.LabelSelectorPath != nil && *sc.LabelSelectorPath != "" {
+		sel, _, err := unstructured.NestedString(u.Object, jsonPathFields(*sc.LabelSelectorPath)...)
+		if err != nil {
+			return fmt.Errorf("%s accessor error: %v", *sc.LabelSelectorPath, err)
+		}
+		scale.Status.Selector = sel
+	}
+	return nil
+}
+
+// setReplicas writes a new replica count into obj (at its definition's specReplicasPath
+// for a custom resource).
+func (r *resource) setReplicas(obj runtime.Object, n int32) error {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		sc := r.crScaleConfig()
+		if sc == nil {
+			return fmt.Errorf("%s has no scale subresource", r.gr)
+		}
+		return unstructured.SetNestedField(u.Object, int64(n), jsonPathFields(sc.SpecReplicasPath)...)
+	}
+	f := structField(obj, "Spec").FieldByName("Replicas")
+	if f.Kind() == reflect.Pointer {
+		v := n
+		f.Set(reflect.ValueOf(&v))
+	} else {
+		f.SetInt(int64(n))
+	}
+	return nil
 }
 
 // serveScale serves the scale subresource: a Scale view of spec.replicas that can be read,
 // replaced and patched.
 func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
 	writeScale := func(code int, obj runtime.Object) {
-		scale, err := scaleOf(obj)
+		scale, err := res.scaleOf(obj)
 		if err != nil {
 			writeError(w, apierrors.NewInternalError(err))
 			return
@@ -114,7 +181,7 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	pt := types.PatchType(r.Header.Get("Content-Type"))
 	out, _, err := s.updateObject(ctx, w, res, &requestInfo{namespace: info.namespace, name: info.name, resource: info.resource}, manager, dry, false, func(current runtime.Object) (runtime.Object, error) {
-		scale, err := scaleOf(current)
+		scale, err := res.scaleOf(current)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
@@ -163,7 +230,9 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 			return nil, apierrors.NewConflict(res.gr, info.name, errors.New(conflictMessage))
 		}
 		obj := current.DeepCopyObject()
-		setReplicas(obj, newScale.Spec.Replicas)
+		if err := res.setReplicas(obj, newScale.Spec.Replicas); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
 		return obj, nil
 	})
 	if err != nil {

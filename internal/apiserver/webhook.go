@@ -160,7 +160,7 @@ func (s *Server) admitWriteByWebhooks(ctx context.Context, res *resource, obj, o
 		return nil
 	}
 	if a.subresource == "scale" {
-		if err := s.scaleAttributes(a, obj, old); err != nil {
+		if err := s.scaleAttributes(res, a, obj, old); err != nil {
 			return err
 		}
 	} else {
@@ -177,7 +177,7 @@ func (s *Server) validateWriteByWebhooks(ctx context.Context, res *resource, obj
 		return nil
 	}
 	if a.subresource == "scale" {
-		if err := s.scaleAttributes(a, obj, old); err != nil {
+		if err := s.scaleAttributes(res, a, obj, old); err != nil {
 			return err
 		}
 	}
@@ -216,12 +216,12 @@ func (s *Server) writeAttributes(ctx context.Context, res *resource, obj, old ru
 
 // scaleAttributes makes a scale write look as kube-apiserver shows it: an autoscaling/v1
 // Scale, whose spec.replicas a mutating webhook may change.
-func (s *Server) scaleAttributes(a *admissionAttributes, obj, old runtime.Object) error {
-	newScale, err := scaleOf(obj)
+func (s *Server) scaleAttributes(res *resource, a *admissionAttributes, obj, old runtime.Object) error {
+	newScale, err := res.scaleOf(obj)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
-	oldScale, err := scaleOf(old)
+	oldScale, err := res.scaleOf(old)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -233,8 +233,10 @@ func (s *Server) scaleAttributes(a *admissionAttributes, obj, old runtime.Object
 		}
 		cur := a.object.(*autoscalingv1.Scale)
 		changed := sc.Spec.Replicas != cur.Spec.Replicas
-		setReplicas(obj, sc.Spec.Replicas)
-		a.object, err = scaleOf(obj)
+		if err := res.setReplicas(obj, sc.Spec.Replicas); err != nil {
+			return false, err
+		}
+		a.object, err = res.scaleOf(obj)
 		return changed, err
 	}
 	return nil

@@ -10,10 +10,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/kijabi/kijabi/internal/controller/certificates"
@@ -150,8 +153,16 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 	if err != nil {
 		return fmt.Errorf("controllermanager: metrics client: %w", err)
 	}
+	// Targets other than the built-in workloads (custom resources with a scale
+	// subresource) are reached as upstream's controller reaches them: a polymorphic scale
+	// client over a discovery-backed mapper.
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(disco)
+	scales, err := scale.NewForConfig(rest.CopyConfig(rc), mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(disco))
+	if err != nil {
+		return fmt.Errorf("controllermanager: scale client: %w", err)
+	}
 	controllers["horizontalpodautoscaling"] = podautoscaler.New(client, metricsClient, factory.Autoscaling().V2().HorizontalPodAutoscalers(),
-		factory.Core().V1().Pods())
+		factory.Core().V1().Pods(), podautoscaler.WithScales(scales, mapper))
 	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
 		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
 		factory.Apps().V1().StatefulSets())

@@ -11,7 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -20,6 +22,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -45,6 +48,11 @@ type Controller struct {
 	recorder    record.EventRecorder
 	now         func() time.Time
 
+	// scales and mapper reach the scale subresource of any other kind (custom resources)
+	// when set (WithScales).
+	scales scale.ScalesGetter
+	mapper meta.ResettableRESTMapper
+
 	// mu guards histories: per autoscaler key, the recommendations, rescales and selector
 	// the controller remembers between syncs.
 	mu        sync.Mutex
@@ -54,7 +62,7 @@ type Controller struct {
 // New returns a controller on the autoscaling/v2 informer, reading resource metrics
 // (metrics.k8s.io/v1beta1 PodMetrics) through metrics and the targets' pods from pods.
 func New(client kubernetes.Interface, metrics metricsclient.Interface, informer autoscalinginformers.HorizontalPodAutoscalerInformer,
-	pods coreinformers.PodInformer) *Controller {
+	pods coreinformers.PodInformer, opts ...Option) *Controller {
 	c := &Controller{
 		client: client, metrics: metrics, lister: informer.Lister(), podLister: pods.Lister(),
 		synced: []cache.InformerSynced{informer.Informer().HasSynced, pods.Informer().HasSynced},
@@ -63,6 +71,9 @@ func New(client kubernetes.Interface, metrics metricsclient.Interface, informer 
 		broadcaster: record.NewBroadcaster(),
 		now:         time.Now,
 		histories:   map[string]*history{},
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "horizontal-pod-autoscaler"})
 	enqueue := func(obj any) {
@@ -90,6 +101,16 @@ func New(client kubernetes.Interface, metrics metricsclient.Interface, informer 
 		utilruntime.HandleError(fmt.Errorf("horizontal pod autoscaler: adding event handler: %w", err))
 	}
 	return c
+}
+
+// Option configures a Controller.
+type Option func(*Controller)
+
+// WithScales lets the controller scale any kind with a scale subresource (custom
+// resources among them), found through mapper; a kind the mapper does not know yet makes
+// it reset the mapper and look again, so definitions made later are found.
+func WithScales(scales scale.ScalesGetter, mapper meta.ResettableRESTMapper) Option {
+	return func(c *Controller) { c.scales, c.mapper = scales, mapper }
 }
 
 // Run runs workers until ctx ends.
@@ -125,7 +146,30 @@ func (c *Controller) scalerFor(ns string, ref autoscalingv2.CrossVersionObjectRe
 		r := c.client.CoreV1().ReplicationControllers(ns)
 		return scaler{r.GetScale, r.UpdateScale}, true
 	}
-	return scaler{}, false
+	if c.scales == nil {
+		return scaler{}, false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return scaler{}, false
+	}
+	gk := schema.GroupKind{Group: gv.Group, Kind: ref.Kind}
+	mapping, err := c.mapper.RESTMapping(gk, gv.Version)
+	if err != nil {
+		c.mapper.Reset()
+		if mapping, err = c.mapper.RESTMapping(gk, gv.Version); err != nil {
+			return scaler{}, false
+		}
+	}
+	gr, sc := mapping.Resource.GroupResource(), c.scales.Scales(ns)
+	return scaler{
+		get: func(ctx context.Context, name string, opts metav1.GetOptions) (*autoscalingv1.Scale, error) {
+			return sc.Get(ctx, gr, name, opts)
+		},
+		update: func(ctx context.Context, _ string, s *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error) {
+			return sc.Update(ctx, gr, s, opts)
+		},
+	}, true
 }
 
 // historyFor returns the memory of the autoscaler with key, making it on first use.

@@ -23,7 +23,7 @@ import (
 type nodeFlags struct {
 	name, ip, runtimeEndpoint, cniConfDir, bridge, clusterDNS, clusterDomain string
 	serviceCIDR, clusterCIDR                                                 string
-	noAddons                                                                 bool
+	noAddons, noNetworkPolicy                                                bool
 	kubeletPort                                                              int
 	insecureRegistries                                                       []string
 }
@@ -39,7 +39,8 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.clusterDNS, "cluster-dns", "", "comma-separated cluster DNS server addresses for pods' resolv.conf")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host:port the embedded containerd may pull from over plain HTTP (repeatable)")
-	fl.BoolVar(&f.noAddons, "disable-network-addons", false, "run no service proxy, cluster DNS, ingress or load-balancer announcer on this node")
+	fl.BoolVar(&f.noAddons, "disable-network-addons", false, "run no service proxy, network policy controller, cluster DNS, ingress or load-balancer announcer on this node")
+	fl.BoolVar(&f.noNetworkPolicy, "disable-network-policy", false, "do not enforce NetworkPolicies on this node (leave them to another controller)")
 	if cmd.Name() == "agent" {
 		fl.StringVar(&f.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "the cluster's Service range (kube-dns is its 10th address)")
 		fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod network")
@@ -51,6 +52,7 @@ func (f *nodeFlags) config() (agent.Config, error) {
 		NodeName: f.name, ContainerRuntimeEndpoint: f.runtimeEndpoint, CNIConfDir: f.cniConfDir,
 		Bridge: f.bridge, KubeletPort: f.kubeletPort, ClusterDomain: f.clusterDomain,
 		InsecureRegistries: f.insecureRegistries, DisableNetworkAddons: f.noAddons,
+		DisableNetworkPolicy: f.noNetworkPolicy,
 	}
 	for flag, dst := range map[string]**net.IPNet{f.serviceCIDR: &cfg.ServiceCIDR, f.clusterCIDR: &cfg.ClusterCIDR} {
 		if flag == "" {

@@ -30,6 +30,7 @@ import (
 	kubeletserver "github.com/kijabi/kijabi/internal/kubelet/server"
 	"github.com/kijabi/kijabi/internal/kubelet/volume"
 	"github.com/kijabi/kijabi/internal/network/cni"
+	"github.com/kijabi/kijabi/internal/network/netpol"
 )
 
 // ErrNoRuntime is returned (wrapped) when there is no container runtime to run pods on.
@@ -77,9 +78,12 @@ type Config struct {
 	// LBInterface is the link LoadBalancer addresses this node answers go on
 	// (default kijabi-lb).
 	LBInterface string
-	// DisableNetworkAddons runs no service proxy, DNS, ingress or load-balancer
-	// announcer on this node.
+	// DisableNetworkAddons runs no service proxy, network policy controller, DNS,
+	// ingress or load-balancer announcer on this node.
 	DisableNetworkAddons bool
+	// DisableNetworkPolicy runs no network policy controller: NetworkPolicies are
+	// stored but not enforced on this node (for another controller to enforce them).
+	DisableNetworkPolicy bool
 	// RemovePodsOnStop, when it returns true as the agent stops, removes every sandbox,
 	// container and pod volume of this node, and the CNI bridge (tests; a real node
 	// keeps its pods running).
@@ -280,6 +284,14 @@ func masqTable(cfg Config) string {
 		return cfg.ProxyTable + "-masq"
 	}
 	return "kijabi-masq"
+}
+
+// netpolTable names the network policy controller's table after the proxy table too.
+func netpolTable(cfg Config) string {
+	if cfg.ProxyTable != "" {
+		return cfg.ProxyTable + "-netpol"
+	}
+	return netpol.DefaultTableName
 }
 
 // kubeletTLS is the kubelet server's TLS configuration: a self-signed serving certificate

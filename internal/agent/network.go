@@ -15,6 +15,7 @@ import (
 	"github.com/kijabi/kijabi/internal/network/dns"
 	"github.com/kijabi/kijabi/internal/network/ingress"
 	"github.com/kijabi/kijabi/internal/network/lbannounce"
+	"github.com/kijabi/kijabi/internal/network/netpol"
 	"github.com/kijabi/kijabi/internal/network/proxy"
 )
 
@@ -55,6 +56,17 @@ func (a *addons) start(ctx context.Context) {
 		a.log.Error("service proxy", "err", err)
 	} else {
 		a.goRun(ctx, "service proxy", px.Run)
+	}
+	if !a.cfg.DisableNetworkPolicy {
+		np, err := netpol.New(netpol.Config{
+			Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, TableName: netpolTable(a.cfg),
+			Log: a.log.With("component", "netpol"),
+		})
+		if err != nil {
+			a.log.Error("network policy controller", "err", err)
+		} else {
+			a.goRun(ctx, "network policy controller", np.Run)
+		}
 	}
 	nodeIP := a.cfg.NodeIP.String()
 	ing, err := ingress.New(ingress.Config{

@@ -166,7 +166,7 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
 		}},
 		// system:node is what a kijabi agent needs: the kubelet's own rights plus those of the
-		// service proxy, cluster DNS and ingress controller it runs.
+		// service proxy, network policy controller, cluster DNS and ingress controller it runs.
 		{ObjectMeta: meta("system:node", nil), Rules: []rbacv1.PolicyRule{
 			rule(readWrite, "", "nodes", "nodes/status"),
 			rule(readWrite, "", "pods", "pods/status"),
@@ -185,7 +185,7 @@ func ClusterRoles() []rbacv1.ClusterRole {
 			// Kubelets prepare the claims of their pods; DRA drivers publish their slices.
 			rule([]string{"get"}, "resource.k8s.io", "resourceclaims"),
 			rule(readWrite, "resource.k8s.io", "resourceslices"),
-			rule(read, "networking.k8s.io", "ingresses"),
+			rule(read, "networking.k8s.io", "ingresses", "networkpolicies"),
 			rule([]string{"patch", "update"}, "networking.k8s.io", "ingresses/status"),
 			rule([]string{"get", "list", "watch", "create", "patch", "update"}, "networking.k8s.io", "ingressclasses"),
 			rule([]string{"create", "get", "list", "watch"}, certificatesv1.GroupName, "certificatesigningrequests"),

@@ -25,6 +25,16 @@
 // finally removes it from etcd. A pod that disappears from the API while the kubelet was
 // down has its sandboxes and containers removed by the orphan sweep at start.
 //
+// # Resources
+//
+// Each pod's containers run with the resources the kubelet allocated them, which a
+// resize (pods/resize) changes only once admitted: as a whole, when the pod fits the
+// node's allocatable next to what the other pods are allocated; else it stays pending,
+// Infeasible or Deferred (retried when room is made). Admitted, it is applied to the
+// running containers in place (CRI UpdateContainerResources), or by a restart where
+// their resizePolicy says RestartContainer. The allocation and what was applied live
+// in the pod's directory (resources.json), for a restarted kubelet. See resize.go.
+//
 // # Restarts
 //
 // Restarts follow restartPolicy with the kubelet's crash-loop back-off (10s doubling to

@@ -41,9 +41,14 @@ type Kubelet struct {
 	crashBackoff *flowcontrol.Backoff
 	pullBackoff  *flowcontrol.Backoff
 	probes       *probeResults
-	resized      resizes
 	objects      *apiObjects
-	volumes      *volume.Manager
+	// allocs holds the pods' allocated and actuated resources (in-place resize);
+	// allocMu serialises resize decisions, and pendingResizes holds the pods whose
+	// resize waits (Deferred or Infeasible), to look at again when room is made.
+	allocs         allocations
+	allocMu        sync.Mutex
+	pendingResizes map[types.UID]bool
+	volumes        *volume.Manager
 
 	// cidrMu serialises configuring the pod network (from the node informer and the
 	// status loop).
@@ -65,15 +70,17 @@ func New(cfg Config) (*Kubelet, error) {
 	}
 	objects := &apiObjects{client: cfg.Client}
 	k := &Kubelet{
-		cfg:          cfg,
-		objects:      objects,
-		log:          cfg.Log.With("component", "kubelet", "node", cfg.NodeName),
-		crashBackoff: flowcontrol.NewBackOff(10*time.Second, 300*time.Second),
-		pullBackoff:  flowcontrol.NewBackOff(10*time.Second, 300*time.Second),
-		probes:       newProbeResults(),
-		workers:      map[types.UID]*podWorker{},
-		networkReady: make(chan struct{}),
-		notReady:     "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+		cfg:            cfg,
+		objects:        objects,
+		log:            cfg.Log.With("component", "kubelet", "node", cfg.NodeName),
+		crashBackoff:   flowcontrol.NewBackOff(10*time.Second, 300*time.Second),
+		pullBackoff:    flowcontrol.NewBackOff(10*time.Second, 300*time.Second),
+		probes:         newProbeResults(),
+		workers:        map[types.UID]*podWorker{},
+		allocs:         allocations{root: cfg.RootDir},
+		pendingResizes: map[types.UID]bool{},
+		networkReady:   make(chan struct{}),
+		notReady:       "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
 	}
 	k.volumes = &volume.Manager{
 		Root: filepath.Join(cfg.RootDir, "pods"), Sources: objects, Log: k.log,
@@ -305,6 +312,7 @@ func (k *Kubelet) podGone(ctx context.Context, uid types.UID) {
 	w.gone = true
 	w.mu.Unlock()
 	w.wake()
+	k.retryPendingResizes() // its room may let a deferred resize through
 }
 
 // worker returns the worker of uid, starting it if there is none.

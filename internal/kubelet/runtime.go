@@ -124,5 +124,6 @@ func (k *Kubelet) teardown(ctx context.Context, uid types.UID, grace int64) erro
 	if err := k.volumes.Cleanup(uid); err != nil {
 		return fmt.Errorf("removing volumes: %w", err)
 	}
+	k.forgetResizes(uid) // its state file went with its directory
 	return nil
 }

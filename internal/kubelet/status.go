@@ -46,6 +46,14 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, st *podS
 	if w, ok := res.waiting[c.Name]; ok {
 		waitReason, waitMsg = w[0], w[1]
 	}
+	// What the container is allocated, and what it runs with: until it runs, what it
+	// will be started with (ephemeral containers have no resources).
+	allocated, hasAlloc := k.allocatedOf(pod.UID, c.Name)
+	if hasAlloc {
+		rr := resizable(allocated)
+		cs.Resources = &rr
+		cs.AllocatedResources = rr.Requests
+	}
 	if latest == nil {
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason, Message: waitMsg}
 		return cs
@@ -56,9 +64,11 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, st *podS
 	switch latest.State {
 	case runtimeapi.ContainerState_CONTAINER_RUNNING:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: ntime(latest.StartedAt)}
-		if rr, ok := k.appliedResources(latest); ok {
+		if rr, ok := k.actuatedOf(pod.UID, c.Name, latest); ok {
 			cs.Resources = &rr
-			cs.AllocatedResources = rr.Requests
+			if !hasAlloc {
+				cs.AllocatedResources = rr.Requests
+			}
 		}
 		started := k.probes.started(latest.Id, c)
 		cs.Started = &started
@@ -308,13 +318,16 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 			conds[i].LastTransitionTime = o.LastTransitionTime
 		}
 	}
-	if res.resizePending != "" {
-		conds = append(conds, corev1.PodCondition{Type: corev1.PodResizePending, Status: corev1.ConditionTrue,
-			Reason: corev1.PodReasonInfeasible, Message: res.resizePending, LastTransitionTime: now})
+	// The resize conditions: PodResizePending while the kubelet cannot admit a resize,
+	// PodResizeInProgress while a running container does not yet run with what it is
+	// allocated (reason Error when applying it failed).
+	if d := res.resizePending; d.Reason != "" {
+		conds = append(conds, resizeCondition(old.Conditions, corev1.PodResizePending, d.Reason, d.Message, now))
 	}
 	if res.resizeError != "" {
-		conds = append(conds, corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue,
-			Reason: corev1.PodReasonError, Message: res.resizeError, LastTransitionTime: now})
+		conds = append(conds, resizeCondition(old.Conditions, corev1.PodResizeInProgress, corev1.PodReasonError, res.resizeError, now))
+	} else if k.resizeInProgress(pod, &status) {
+		conds = append(conds, resizeCondition(old.Conditions, corev1.PodResizeInProgress, "", "", now))
 	}
 	// Conditions others own (PodScheduled, DisruptionTarget, readiness gates...) stay; the
 	// resize conditions are the kubelet's.
@@ -328,6 +341,35 @@ func (k *Kubelet) podStatus(ctx context.Context, pod *corev1.Pod, st *podState, 
 	}
 	status.Conditions = conds
 	return status
+}
+
+// resizeCondition is a resize condition that keeps its transition time while its reason
+// stays the same.
+func resizeCondition(old []corev1.PodCondition, t corev1.PodConditionType, reason, msg string, now metav1.Time) corev1.PodCondition {
+	c := corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: msg, LastTransitionTime: now}
+	if o := findPodCondition(old, t); o != nil && o.Status == c.Status && o.Reason == reason {
+		c.LastTransitionTime = o.LastTransitionTime
+	}
+	return c
+}
+
+// resizeInProgress reports whether a running container of the pod (as status reports
+// it) does not yet run with what it is allocated.
+func (k *Kubelet) resizeInProgress(pod *corev1.Pod, status *corev1.PodStatus) bool {
+	alloc, ok := k.allocs.allocated(pod.UID)
+	if !ok {
+		return false
+	}
+	for _, l := range [][]corev1.ContainerStatus{status.InitContainerStatuses, status.ContainerStatuses} {
+		for i := range l {
+			cs := &l[i]
+			rr, ok := alloc[cs.Name]
+			if ok && cs.State.Running != nil && cs.Resources != nil && !sameResources(resizable(*cs.Resources), resizable(rr)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func findPodCondition(conds []corev1.PodCondition, t corev1.PodConditionType) *corev1.PodCondition {

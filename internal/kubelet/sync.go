@@ -34,9 +34,12 @@ type syncResult struct {
 	podIPs     []string
 	podIPsOf   string
 	podIPsRead bool
-	// resizePending says why a resize cannot be applied (PodResizePending, Infeasible);
-	// resizeError why applying one failed (PodResizeInProgress, Error).
-	resizePending, resizeError string
+	// resizePending says why the pod's resize waits (PodResizePending: Infeasible or
+	// Deferred); resizeAdmitted that this sync admitted one; resizeError why applying
+	// one failed (PodResizeInProgress, Error).
+	resizePending  resizeDecision
+	resizeAdmitted bool
+	resizeError    string
 }
 
 func (r *syncResult) wait(name, reason, msg string) {
@@ -67,7 +70,17 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) ti
 		k.stopSandboxes(ctx, st)
 		return 0x7fffffff * time.Second
 	}
-	k.runPod(ctx, w, pod, st, res)
+	// The pod as the kubelet runs it: its containers with the resources allocated to
+	// them, which a resize admitted here has just changed.
+	running := k.admitResize(pod, st, res)
+	if res.resizeAdmitted && len(pod.Status.ContainerStatuses) > 0 {
+		// Report the admitted resize (allocatedResources, PodResizeInProgress) before
+		// applying it: a restart it requires takes the container's grace period.
+		if written, _ := k.writeSyncStatus(ctx, w, pod, k.resizeAdmittedStatus(pod)); written != nil {
+			pod = written
+		}
+	}
+	k.runPod(ctx, w, running, st, res)
 	if res.acted {
 		if st, err = k.runtimeState(ctx, pod.UID); err != nil {
 			return 5 * time.Second
@@ -75,23 +88,13 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) ti
 	}
 	w.observe(st)
 	status := k.podStatus(ctx, pod, st, res)
-	written, err := k.writeStatus(ctx, pod, status)
-	if err != nil && ctx.Err() == nil {
-		k.log.Warn("writing pod status", "pod", podDesc(pod), "err", err)
+	k.resizeEvents(pod, &status, res)
+	if _, err := k.writeSyncStatus(ctx, w, pod, status); err != nil && ctx.Err() == nil {
 		res.soon(time.Second)
-	}
-	if written != nil {
-		w.mu.Lock()
-		w.written = &written.Status
-		if w.pod != nil && w.pod.ResourceVersion == pod.ResourceVersion {
-			// Until the informer brings it, the written pod is the latest: a sync
-			// before that would otherwise write the same status over a stale version.
-			w.pod = written
-		}
-		w.mu.Unlock()
 	}
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		k.stopSandboxes(ctx, st)
+		k.retryPendingResizes() // its room may let a deferred resize through
 		return 0x7fffffff * time.Second
 	}
 	// configMap, secret, downwardAPI and projected volumes follow their sources every
@@ -106,6 +109,26 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *corev1.Pod) ti
 		res.again = settledResync
 	}
 	return res.again
+}
+
+// writeSyncStatus writes the status a sync derived and returns the pod the API now has,
+// or nil when nothing was written.
+func (k *Kubelet) writeSyncStatus(ctx context.Context, w *podWorker, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
+	written, err := k.writeStatus(ctx, pod, status)
+	if err != nil && ctx.Err() == nil {
+		k.log.Warn("writing pod status", "pod", podDesc(pod), "err", err)
+	}
+	if written != nil {
+		w.mu.Lock()
+		w.written = &written.Status
+		if w.pod != nil && w.pod.ResourceVersion == pod.ResourceVersion {
+			// Until the informer brings it, the written pod is the latest: a sync
+			// before that would otherwise write the same status over a stale version.
+			w.pod = written
+		}
+		w.mu.Unlock()
+	}
+	return written, err
 }
 
 // runPod makes the runtime run what the pod's spec asks for.
@@ -261,7 +284,16 @@ func (k *Kubelet) keepRunning(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			res.soon(0)
 			return false
 		}
-		k.ensureResources(ctx, pod, c, latest, res)
+		if k.ensureResources(ctx, pod, c, latest, res) {
+			// resizePolicy RestartContainer: a new instance with the new resources,
+			// at once (a restart for a resize is no crash, and knows no back-off).
+			res.acted = true
+			k.recorder.Event(pod, corev1.EventTypeNormal, "Killing", fmt.Sprintf("Container %s resize requires restart", c.Name))
+			k.killContainer(ctx, pod, c, latest.Id, gracePeriod(pod))
+			k.startContainer(ctx, pod, c, latest.Metadata.Attempt+1, t, res)
+			k.removeDead(ctx, pod, c.Name)
+			return false
+		}
 		k.ensureProbes(pod, c, latest.Id, time.Unix(0, latest.StartedAt), t.podIPs)
 		return k.probes.started(latest.Id, c)
 	case runtimeapi.ContainerState_CONTAINER_EXITED:
@@ -324,7 +356,6 @@ func (k *Kubelet) removeDead(ctx context.Context, pod *corev1.Pod, name string) 
 	for i, c := range l {
 		if i >= 2 && c.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 			_, _ = k.cfg.Runtime.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: c.Id})
-			k.resized.drop(c.Id)
 		}
 	}
 }
@@ -420,7 +451,6 @@ func (k *Kubelet) killContainer(ctx context.Context, pod *corev1.Pod, c *corev1.
 			grace = 2 // the kubelet's minimum after a preStop hook
 		}
 	}
-	k.resized.drop(id) // a stopped container is never resized again
 	if _, err := k.cfg.Runtime.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: grace}); err != nil {
 		k.log.Warn("stopping container", "id", id, "err", err)
 	}

@@ -66,7 +66,8 @@
 // # Informer handlers
 //
 //   - Pod with spec.nodeName: Snapshot.AddPod (this also confirms an
-//     assumed pod), queue removal, AssignedPodAdd/Update event. Terminal
+//     assumed pod), queue removal, AssignedPodAdd/Update event (an update
+//     moves pods only when labels changed, or a request went down). Terminal
 //     pods (Succeeded/Failed) are removed.
 //   - Pending pod for our schedulerName (empty counts as the default), not
 //     terminating: Queue.Add/Update. Events for pods we assumed are
@@ -102,6 +103,18 @@
 //
 // Volume plugins, ImageLocality, DRA, PodDisruptionBudgets in preemption,
 // system default topology spread constraints, scheduler extenders, profiles
-// and plugin configuration, in-place resize accounting, PreFilterResult
-// node narrowing for matchFields affinity.
+// and plugin configuration, PreFilterResult node narrowing for matchFields
+// affinity, preemption on behalf of a Deferred in-place resize
+// (InPlacePodVerticalScalingSchedulerPreemption, alpha upstream).
+//
+// # In-place resize
+//
+// A bound pod counts as upstream's PodRequests with UseStatusResources:
+// per resource the largest of its spec's requests and what the kubelet
+// reports it allocated (allocatedResources) and actuated
+// (resources.requests) — without the spec once the kubelet marked the
+// resize Infeasible, since it will never be applied. A Deferred resize
+// counts at its new size, keeping the room it waits for. An assigned pod
+// update that lowers any request (upstream's UpdatePodScaleDown) moves the
+// pods NodeResourcesFit rejected.
 package scheduler

@@ -138,21 +138,151 @@ func withDefaults(req v1.ResourceList, nonZero bool) v1.ResourceList {
 }
 
 // podRequestList aggregates a pod's requests like upstream
-// resourcehelper.PodRequests: regular containers and restartable (sidecar)
-// init containers are summed; each regular init container needs its own
-// request plus the sidecars started before it; the result is the maximum of
-// both; pod-level requests (spec.resources) replace the aggregate for cpu and
-// memory; spec.overhead is added on top.
+// resourcehelper.PodRequests with UseStatusResources (in-place resize is GA):
+// regular containers and restartable (sidecar) init containers are summed;
+// each regular init container needs its own request plus the sidecars
+// started before it; the result is the maximum of both; pod-level requests
+// (spec.resources) replace the aggregate for cpu and memory; spec.overhead is
+// added on top.
+//
+// While a resize is in flight the spec and the node disagree, so the
+// aggregate is taken three times — from the spec, from what the kubelet
+// allocated (status allocatedResources) and from what it actuated (status
+// resources.requests) — and the largest of the three counts, resource by
+// resource. A resize the kubelet marked Infeasible (condition
+// PodResizePending, reason Infeasible) will never be applied: its spec is
+// left out and only what the node gave the pod counts. A Deferred resize
+// still counts at its new size, so that the room it waits for is not given
+// to another pod.
 func podRequestList(pod *v1.Pod, nonZero bool) v1.ResourceList {
+	infeasible := podResizeInfeasible(pod)
+	reqs := aggregateRequests(pod, nonZero, nil, specRequests, false)
+	if infeasible || hasStatusResources(pod) {
+		statuses := containerStatusesByName(pod)
+		var allocated, actuated v1.ResourceList
+		if ps := &pod.Status; ps.AllocatedResources != nil && ps.Resources != nil && ps.Resources.Requests != nil {
+			// Pod-level status (InPlacePodLevelResourcesVerticalScaling) already holds
+			// the aggregates over the containers.
+			allocated, actuated = ps.AllocatedResources, ps.Resources.Requests
+		} else {
+			allocated = aggregateRequests(pod, nonZero, statuses, allocatedRequests, infeasible)
+			actuated = aggregateRequests(pod, nonZero, statuses, actuatedRequests, infeasible)
+		}
+		if infeasible {
+			reqs = v1.ResourceList{}
+		}
+		maxList(reqs, actuated)
+		maxList(reqs, allocated)
+	}
+	if pod.Spec.Resources != nil {
+		var effective v1.ResourceList
+		for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
+			if _, ok := pod.Spec.Resources.Requests[name]; ok {
+				effective = pod.Spec.Resources.Requests
+			}
+		}
+		if effective != nil && pod.Status.Resources != nil {
+			effective = v1.ResourceList{}
+			if !infeasible {
+				maxList(effective, pod.Spec.Resources.Requests)
+			}
+			maxList(effective, pod.Status.Resources.Requests)
+			maxList(effective, pod.Status.AllocatedResources)
+		}
+		for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
+			if q, ok := effective[name]; ok {
+				reqs[name] = q
+			}
+		}
+	}
+	if pod.Spec.Overhead != nil {
+		addList(reqs, pod.Spec.Overhead)
+	}
+	return reqs
+}
+
+// podResizeInfeasible reports whether the kubelet marked the pod's resize as one the
+// node can never hold (upstream IsPodResizeInfeasible: the PodResizePending condition's
+// reason alone decides).
+func podResizeInfeasible(pod *v1.Pod) bool {
+	for i := range pod.Status.Conditions {
+		if c := &pod.Status.Conditions[i]; c.Type == v1.PodResizePending {
+			return c.Reason == v1.PodReasonInfeasible
+		}
+	}
+	return false
+}
+
+// hasStatusResources reports whether the status says what the node allocated to or
+// applied for any container (or the pod); without it the spec alone counts.
+func hasStatusResources(pod *v1.Pod) bool {
+	if pod.Status.Resources != nil || pod.Status.AllocatedResources != nil {
+		return true
+	}
+	for _, l := range [][]v1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses} {
+		for i := range l {
+			if l[i].Resources != nil || l[i].AllocatedResources != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containerStatusesByName(pod *v1.Pod) map[string]*v1.ContainerStatus {
+	out := make(map[string]*v1.ContainerStatus, len(pod.Status.ContainerStatuses)+len(pod.Status.InitContainerStatuses))
+	for i := range pod.Status.InitContainerStatuses {
+		out[pod.Status.InitContainerStatuses[i].Name] = &pod.Status.InitContainerStatuses[i]
+	}
+	for i := range pod.Status.ContainerStatuses {
+		out[pod.Status.ContainerStatuses[i].Name] = &pod.Status.ContainerStatuses[i]
+	}
+	return out
+}
+
+// A requestSource says which requests of one container count: its spec's, what the
+// kubelet allocated to it, or what it actuated.
+type requestSource func(c *v1.Container, cs *v1.ContainerStatus, infeasible bool) v1.ResourceList
+
+func specRequests(c *v1.Container, _ *v1.ContainerStatus, _ bool) v1.ResourceList {
+	return c.Resources.Requests
+}
+
+// allocatedRequests is status allocatedResources; without it the spec, unless the
+// resize is infeasible (then nothing is known to be given).
+func allocatedRequests(c *v1.Container, cs *v1.ContainerStatus, infeasible bool) v1.ResourceList {
+	if cs != nil && cs.AllocatedResources != nil {
+		return cs.AllocatedResources
+	}
+	if infeasible {
+		return nil
+	}
+	return c.Resources.Requests
+}
+
+// actuatedRequests is status resources.requests, else allocatedResources, else (as
+// allocatedRequests) the spec.
+func actuatedRequests(c *v1.Container, cs *v1.ContainerStatus, infeasible bool) v1.ResourceList {
+	if cs != nil && cs.Resources != nil && cs.Resources.Requests != nil {
+		return cs.Resources.Requests
+	}
+	return allocatedRequests(c, cs, infeasible)
+}
+
+// aggregateRequests sums the containers' requests from src (sidecars with the app
+// containers; each regular init container with the sidecars before it; the larger of
+// both), with the scoring defaults when nonZero is set.
+func aggregateRequests(pod *v1.Pod, nonZero bool, statuses map[string]*v1.ContainerStatus, src requestSource, infeasible bool) v1.ResourceList {
 	reqs := v1.ResourceList{}
 	for i := range pod.Spec.Containers {
-		addList(reqs, withDefaults(pod.Spec.Containers[i].Resources.Requests, nonZero))
+		c := &pod.Spec.Containers[i]
+		addList(reqs, withDefaults(src(c, statuses[c.Name], infeasible), nonZero))
 	}
 	sidecars := v1.ResourceList{}
 	initMax := v1.ResourceList{}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		cr := withDefaults(c.Resources.Requests, nonZero)
+		cr := withDefaults(src(c, statuses[c.Name], infeasible), nonZero)
 		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
 			addList(reqs, cr)
 			addList(sidecars, cr)
@@ -165,16 +295,6 @@ func podRequestList(pod *v1.Pod, nonZero bool) v1.ResourceList {
 		maxList(initMax, tmp)
 	}
 	maxList(reqs, initMax)
-	if pod.Spec.Resources != nil {
-		for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-			if q, ok := pod.Spec.Resources.Requests[name]; ok {
-				reqs[name] = q
-			}
-		}
-	}
-	if pod.Spec.Overhead != nil {
-		addList(reqs, pod.Spec.Overhead)
-	}
 	return reqs
 }
 

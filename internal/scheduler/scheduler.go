@@ -420,9 +420,25 @@ func (s *Scheduler) onAssignedPod(old, pod *v1.Pod) {
 	case !equalStringMaps(old.Labels, pod.Labels):
 		s.queue.MoveAllToActiveOrBackoff(ClusterEvent{Name: "AssignedPodUpdate",
 			Plugins: sets.New(PluginInterPodAffinity, PluginPodTopologySpread)})
-	case !reflect.DeepEqual(PodRequests(old), PodRequests(pod)):
+	case scaledDown(PodRequests(old), PodRequests(pod)):
+		// Upstream's UpdatePodScaleDown: the pod counts for less than before (a resize
+		// applied, or marked infeasible), which may make room for pods waiting.
 		s.queue.MoveAllToActiveOrBackoff(ClusterEvent{Name: "AssignedPodUpdate", Plugins: sets.New(PluginNodeResourcesFit)})
 	}
+}
+
+// scaledDown reports whether any resource counts for less in now than in was (a
+// resource gone counts as zero).
+func scaledDown(was, now Resource) bool {
+	if now.MilliCPU < was.MilliCPU || now.Memory < was.Memory || now.EphemeralStorage < was.EphemeralStorage {
+		return true
+	}
+	for name, q := range was.Scalar {
+		if now.Scalar[name] < q {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Scheduler) onPodDelete(obj any) {

@@ -24,8 +24,10 @@ import (
 	"github.com/kijabi/kijabi/internal/cri"
 	"github.com/kijabi/kijabi/internal/cri/containerd"
 	"github.com/kijabi/kijabi/internal/cri/image"
+	"github.com/kijabi/kijabi/internal/scheduler"
 	"github.com/kijabi/kijabi/internal/testserver"
 	"github.com/kijabi/kijabi/internal/testserver/registry"
+	"github.com/kijabi/kijabi/internal/testutil"
 )
 
 const busybox = "kijabi.local/busybox:latest"
@@ -105,6 +107,29 @@ func statusSummary(p *corev1.Pod) string {
 }
 
 func running(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
+
+func findCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func hasCondition(p *corev1.Pod, t corev1.PodConditionType) bool { return findCondition(p, t) != nil }
+
+// containerCgroup reads the cpu quota and memory limit of the first container of pod
+// name from inside it (cgroup v2, or v1).
+func containerCgroup(t *testing.T, c *nodeCluster, name string) (cpu, mem string) {
+	t.Helper()
+	cpu = c.Kubectl(t, "exec", name, "--", "sh", "-c", "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us").Stdout
+	mem = c.Kubectl(t, "exec", name, "--", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes").Stdout
+	if f := strings.Fields(cpu); len(f) > 0 {
+		cpu = f[0]
+	}
+	return cpu, strings.TrimSpace(mem)
+}
 
 func ready(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
@@ -550,20 +575,14 @@ spec:
 		// Its last resize asks for 64 cpus: gone, it leaves the node to the tests after it.
 		defer c.Kubectl(t, "delete", "pod", "resized", "--grace-period=1")
 		before := c.waitPod("resized", "Running", 60*time.Second, running)
-		// The container's cpu quota and memory limit, from cgroup v2 or v1.
-		cgroup := func() (cpu, mem string) {
-			cpu = c.Kubectl(t, "exec", "resized", "--", "sh", "-c", "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us").Stdout
-			mem = c.Kubectl(t, "exec", "resized", "--", "sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes").Stdout
-			return strings.Fields(cpu + " ")[0], strings.TrimSpace(mem)
-		}
-		if cpu, mem := cgroup(); cpu != "20000" || mem != strconv.Itoa(64<<20) {
+		if cpu, mem := containerCgroup(t, c, "resized"); cpu != "20000" || mem != strconv.Itoa(64<<20) {
 			t.Fatalf("cgroup before the resize: cpu quota %q, memory limit %q", cpu, mem)
 		}
 		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
 			`{"spec":{"containers":[{"name":"main","resources":{"limits":{"cpu":"300m","memory":"96Mi"}}}]}}`)
 		after := c.waitPod("resized", "resized in place", 60*time.Second, func(p *corev1.Pod) bool {
 			r := p.Status.ContainerStatuses[0].Resources
-			return r != nil && r.Limits.Cpu().MilliValue() == 300 && r.Limits.Memory().Value() == 96<<20
+			return r != nil && r.Limits.Cpu().MilliValue() == 300 && r.Limits.Memory().Value() == 96<<20 && !hasCondition(p, corev1.PodResizeInProgress)
 		})
 		if cs := after.Status.ContainerStatuses[0]; cs.ContainerID != before.Status.ContainerStatuses[0].ContainerID || cs.RestartCount != 0 {
 			t.Errorf("the container was restarted: %+v", cs)
@@ -571,9 +590,9 @@ spec:
 		if after.Generation != before.Generation+1 {
 			t.Errorf("generation %d after the resize, want %d", after.Generation, before.Generation+1)
 		}
-		poll(t, 30*time.Second, "the new limits in the container's cgroup", func() (bool, error) {
-			cpu, mem := cgroup()
-			return cpu == "30000" && mem == strconv.Itoa(96<<20), nil
+		testutil.Poll(t, 30*time.Second, "the new limits in the container's cgroup", func() (bool, error) {
+			cpu, mem := containerCgroup(t, c, "resized")
+			return cpu == "30000" && mem == strconv.Itoa(96<<20), fmt.Errorf("cpu quota %s, memory limit %s", cpu, mem)
 		})
 		// A resize may not change the QoS class, nor anything but cpu and memory.
 		r := c.Kubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
@@ -581,16 +600,176 @@ spec:
 		if r.Err == nil || !strings.Contains(r.Stderr, "Pod QOS Class may not change as a result of resizing") {
 			t.Errorf("resize to Guaranteed: %v %s", r.Err, r.Stderr)
 		}
+		// A memory limit goes down in place too (resizePolicy NotRequired) while the
+		// container uses less than the new limit.
+		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"limits":{"memory":"80Mi"}}}]}}`)
+		c.waitPod("resized", "with its memory limit lowered", 60*time.Second, func(p *corev1.Pod) bool {
+			r := p.Status.ContainerStatuses[0].Resources
+			return r != nil && r.Limits.Memory().Value() == 80<<20 && p.Status.ContainerStatuses[0].RestartCount == 0
+		})
+		testutil.Poll(t, 30*time.Second, "the lower memory limit in the container's cgroup", func() (bool, error) {
+			_, mem := containerCgroup(t, c, "resized")
+			return mem == strconv.Itoa(80<<20), fmt.Errorf("memory limit %s", mem)
+		})
 		// One the node can never hold stays pending, Infeasible.
 		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
 			`{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"64"},"limits":{"cpu":"64"}}}]}}`)
 		c.waitPod("resized", "with its resize pending as Infeasible", 60*time.Second, func(p *corev1.Pod) bool {
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodResizePending && cond.Reason == corev1.PodReasonInfeasible {
-					return true
-				}
+			cond := findCondition(p, corev1.PodResizePending)
+			return cond != nil && cond.Reason == corev1.PodReasonInfeasible &&
+				strings.HasPrefix(cond.Message, "Node didn't have enough capacity: cpu, requested: 64000, capacity: ")
+		})
+		// A restarted kubelet reports what the container runs with, not what it was
+		// created with: it writes the status again for the next infeasible resize.
+		c.StopAgent()
+		c.StartAgent()
+		c.MustKubectl(t, "patch", "pod", "resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"63"},"limits":{"cpu":"63"}}}]}}`)
+		restarted := c.waitPod("resized", "with its new resize pending after a kubelet restart", 90*time.Second, func(p *corev1.Pod) bool {
+			cond := findCondition(p, corev1.PodResizePending)
+			return cond != nil && strings.Contains(cond.Message, "requested: 63000")
+		})
+		cs := restarted.Status.ContainerStatuses[0]
+		if cs.ContainerID != before.Status.ContainerStatuses[0].ContainerID || cs.RestartCount != 0 || cs.State.Running == nil {
+			t.Errorf("the container changed across the kubelet restart: %+v", cs)
+		}
+		if r := cs.Resources; r == nil || r.Limits.Cpu().MilliValue() != 300 || r.Limits.Memory().Value() != 80<<20 || r.Requests.Cpu().MilliValue() != 100 {
+			t.Errorf("resources after a kubelet restart: %+v, want limits 300m cpu and 80Mi memory, requests 100m cpu", r)
+		}
+		if q := cs.AllocatedResources[corev1.ResourceCPU]; q.MilliValue() != 100 {
+			t.Errorf("allocated cpu after a kubelet restart: %s, want 100m", q.String())
+		}
+		// The scheduler counts what the pod was given, not the 63 cpus it cannot get: a
+		// new pod with a cpu request still finds room on the node.
+		next := shPod("after-infeasible", "exec sleep 3600")
+		next.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}
+		c.create(next)
+		defer c.Kubectl(t, "delete", "pod", "after-infeasible", "--grace-period=1")
+		c.waitPod("after-infeasible", "Running next to the infeasible resize", 60*time.Second, running)
+	})
+
+	t.Run("ResizeRestartContainer", func(t *testing.T) {
+		c.t = t
+		p := shPod("restart-resized", "exec sleep 3600")
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		}
+		p.Spec.Containers[0].ResizePolicy = []corev1.ContainerResizePolicy{
+			{ResourceName: corev1.ResourceCPU, RestartPolicy: corev1.RestartContainer},
+			{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.NotRequired},
+		}
+		c.create(p)
+		defer c.Kubectl(t, "delete", "pod", "restart-resized", "--grace-period=1")
+		before := c.waitPod("restart-resized", "Running", 60*time.Second, running).Status.ContainerStatuses[0]
+		// Memory is NotRequired: resized in place.
+		c.MustKubectl(t, "patch", "pod", "restart-resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"limits":{"memory":"96Mi"}}}]}}`)
+		inPlace := c.waitPod("restart-resized", "with its memory resized in place", 60*time.Second, func(p *corev1.Pod) bool {
+			r := p.Status.ContainerStatuses[0].Resources
+			return r != nil && r.Limits.Memory().Value() == 96<<20 && !hasCondition(p, corev1.PodResizeInProgress)
+		}).Status.ContainerStatuses[0]
+		if inPlace.ContainerID != before.ContainerID || inPlace.RestartCount != 0 {
+			t.Errorf("a NotRequired resize restarted the container: before %+v, after %+v", before, inPlace)
+		}
+		// CPU is RestartContainer: the container is stopped and started again with the
+		// new limit.
+		c.MustKubectl(t, "patch", "pod", "restart-resized", "--subresource=resize", "--type=strategic", "-p",
+			`{"spec":{"containers":[{"name":"main","resources":{"limits":{"cpu":"300m"}}}]}}`)
+		after := c.waitPod("restart-resized", "restarted with the new cpu limit", 90*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses[0]
+			return cs.RestartCount == 1 && cs.State.Running != nil && cs.Resources != nil && cs.Resources.Limits.Cpu().MilliValue() == 300 &&
+				!hasCondition(p, corev1.PodResizeInProgress) && !hasCondition(p, corev1.PodResizePending)
+		}).Status.ContainerStatuses[0]
+		if after.ContainerID == before.ContainerID || after.LastTerminationState.Terminated == nil {
+			t.Errorf("not a new container instance: before %+v, after %+v", before, after)
+		}
+		if q := after.AllocatedResources[corev1.ResourceCPU]; q.MilliValue() != 100 {
+			t.Errorf("allocated cpu request %s, want 100m", q.String())
+		}
+		testutil.Poll(t, 30*time.Second, "the restarted container's cgroup limits", func() (bool, error) {
+			cpu, mem := containerCgroup(t, c, "restart-resized")
+			return cpu == "30000" && mem == strconv.Itoa(96<<20), fmt.Errorf("cpu quota %s, memory limit %s", cpu, mem)
+		})
+		testutil.Poll(t, 30*time.Second, "the Killing event of the restart", func() (bool, error) {
+			r := c.Kubectl(t, "get", "events", "--field-selector", "involvedObject.name=restart-resized,reason=Killing", "-o", "jsonpath={.items[*].message}")
+			return strings.Contains(r.Stdout, "Container main resize requires restart"), fmt.Errorf("events: %s %s", r.Stdout, r.Stderr)
+		})
+	})
+
+	t.Run("DeferredResize", func(t *testing.T) {
+		c.t = t
+		nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			t.Fatalf("listing nodes: %v", err)
+		}
+		node := nodes.Items[0]
+		allocatable := node.Status.Allocatable.Cpu().MilliValue()
+		// What the node's other pods count for, as the scheduler counts them (at least
+		// what the kubelet allocated them).
+		pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var others int64
+		for i := range pods.Items {
+			if p := &pods.Items[i]; p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+				others += scheduler.PodRequests(p).MilliCPU
 			}
-			return false
+		}
+		// The filler takes more than the others: the grower's resize to everything the
+		// others leave waits for it to go, whatever else goes meanwhile.
+		filler := others + 100
+		grow := allocatable - others
+		if others+100+filler > allocatable {
+			t.Fatalf("the node's %dm cpu has no room for the test next to the %dm its pods request", allocatable, others)
+		}
+		mk := func(name string, request, limit int64) *corev1.Pod {
+			p := shPod(name, "exec sleep 3600")
+			p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(request, resource.DecimalSI)}
+			if limit > 0 {
+				p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(limit, resource.DecimalSI)}
+			}
+			return p
+		}
+		c.create(mk("grower", 100, 200))
+		defer c.Kubectl(t, "delete", "pod", "grower", "--grace-period=1")
+		c.create(mk("filler", filler, 0))
+		defer c.Kubectl(t, "delete", "pod", "filler", "--grace-period=1", "--ignore-not-found")
+		before := c.waitPod("grower", "Running", 60*time.Second, running).Status.ContainerStatuses[0]
+		c.waitPod("filler", "Running", 60*time.Second, running)
+
+		c.MustKubectl(t, "patch", "pod", "grower", "--subresource=resize", "--type=strategic", "-p",
+			fmt.Sprintf(`{"spec":{"containers":[{"name":"main","resources":{"requests":{"cpu":"%dm"},"limits":{"cpu":"%dm"}}}]}}`, grow, grow))
+		deferred := c.waitPod("grower", "with its resize Deferred", 60*time.Second, func(p *corev1.Pod) bool {
+			cond := findCondition(p, corev1.PodResizePending)
+			return cond != nil && cond.Reason == corev1.PodReasonDeferred
+		})
+		wantMsg := fmt.Sprintf("Node didn't have enough resource: cpu, requested: %d, used: ", grow)
+		if cond := findCondition(deferred, corev1.PodResizePending); !strings.HasPrefix(cond.Message, wantMsg) || !strings.HasSuffix(cond.Message, fmt.Sprintf(", capacity: %d", allocatable)) {
+			t.Errorf("deferred message %q, want %q...capacity: %d", cond.Message, wantMsg, allocatable)
+		}
+		if q := deferred.Status.ContainerStatuses[0].AllocatedResources[corev1.ResourceCPU]; q.MilliValue() != 100 {
+			t.Errorf("a deferred resize is allocated: cpu %s", q.String())
+		}
+
+		// The filler goes; the resize goes through, in place.
+		c.MustKubectl(t, "delete", "pod", "filler", "--grace-period=1")
+		after := c.waitPod("grower", "resized once the filler is gone", 60*time.Second, func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses[0]
+			return cs.Resources != nil && cs.Resources.Requests.Cpu().MilliValue() == grow && !hasCondition(p, corev1.PodResizePending) &&
+				!hasCondition(p, corev1.PodResizeInProgress)
+		}).Status.ContainerStatuses[0]
+		if q := after.AllocatedResources[corev1.ResourceCPU]; q.MilliValue() != grow {
+			t.Errorf("allocated cpu %s, want %dm", q.String(), grow)
+		}
+		if after.ContainerID != before.ContainerID || after.RestartCount != 0 {
+			t.Errorf("the container was restarted: before %+v, after %+v", before, after)
+		}
+		testutil.Poll(t, 30*time.Second, "the new cpu limit in the container's cgroup", func() (bool, error) {
+			cpu, _ := containerCgroup(t, c, "grower")
+			return cpu == strconv.FormatInt(grow*100, 10), fmt.Errorf("cpu quota %s", cpu)
 		})
 	})
 

@@ -14,7 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3rpc"
+	"go.etcd.io/etcd/server/v3/proxy/grpcproxy/adapter"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -128,10 +129,16 @@ func OpenEmbedded(ctx context.Context, cfg EmbeddedConfig, log *slog.Logger) (*B
 		srv.Close()
 		return nil, errors.New("storage: embedded etcd did not become ready within 60s")
 	}
-	// The API server reaches its own etcd through function calls, not gRPC over loopback:
-	// no serialisation, HTTP/2 framing or syscalls per request. etcd still listens on its
-	// client URL for tools such as etcdctl.
-	client := v3client.New(srv.Server)
+	client, err := newClient([]string{cu.String()})
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	// Reads and writes reach the embedded etcd through function calls, not gRPC over
+	// loopback: no serialisation, HTTP/2 framing or syscalls per request. Watches stay on
+	// gRPC: etcd's in-process watch adapter joins all watches of a client on unbuffered
+	// pipes, and cancelling one among many can deadlock it (TestWatchesLeaveNothingRunning).
+	client.KV = clientv3.NewKVFromKVClient(adapter.KvServerToKvClient(v3rpc.NewQuotaKVServer(srv.Server)), client)
 	log.Debug("embedded etcd ready", "dir", cfg.Dir, "client", cu.String())
 	return &Backend{Client: client, server: srv, progressSafe: true}, nil
 }

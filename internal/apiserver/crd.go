@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,8 @@ type crInfo struct {
 	crd     *apiextensionsv1.CustomResourceDefinition
 	version *apiextensionsv1.CustomResourceDefinitionVersion
 	schema  *apiextensionsv1.JSONSchemaProps
+	// rules are the schema's compiled x-kubernetes-validations (nil: none).
+	rules *crschema.Rules
 	// storageVersion is the version objects are stored in.
 	storageVersion string
 }
@@ -214,6 +217,7 @@ func buildCRResources(crd *apiextensionsv1.CustomResourceDefinition, store *stor
 		info := &crInfo{crd: crd, version: v, storageVersion: storageVersion}
 		if v.Schema != nil {
 			info.schema = v.Schema.OpenAPIV3Schema
+			info.rules = crschema.CompileRules(info.schema)
 		}
 		r := &resource{resourceDef: resourceDef{
 			group: crd.Spec.Group, version: v.Name, name: names.Plural, kind: names.Kind,
@@ -600,7 +604,10 @@ func (s *Server) cleanupCRD(ctx context.Context, crd *apiextensionsv1.CustomReso
 }
 
 // validateCR prunes, defaults and validates a custom resource.
-func validateCR(res *resource, obj runtime.Object) field.ErrorList {
+// validateCR validates a custom resource (old is the stored one on updates): metadata, then
+// the schema, then its x-kubernetes-validations rules unless the schema found errors that
+// make them meaningless (as kube-apiserver, which then says so).
+func validateCR(res *resource, obj, old runtime.Object) field.ErrorList {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("custom resource is %T", obj))}
@@ -642,5 +649,30 @@ func validateCR(res *resource, obj runtime.Object) field.ErrorList {
 			}
 		}
 	}
+	if res.cr.rules != nil {
+		if blocking(errs) {
+			return append(errs, field.Invalid(nil, nil, "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"))
+		}
+		var oldContent map[string]any
+		if o, ok := old.(*unstructured.Unstructured); ok {
+			oldContent = o.Object
+		}
+		errs = append(errs, res.cr.rules.Validate(context.Background(), u.Object, oldContent)...)
+	}
 	return errs
+}
+
+// blocking tells whether schema errors keep the rules from running: missing, unsupported,
+// too long or mistyped values.
+func blocking(errs field.ErrorList) bool {
+	for _, e := range errs {
+		switch e.Type {
+		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
+			return true
+		}
+		if strings.Contains(e.Detail, " in body must be of type ") {
+			return true
+		}
+	}
+	return false
 }

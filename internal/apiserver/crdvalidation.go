@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -128,6 +129,15 @@ func validateCRDVersions(spec *apiextensionsv1.CustomResourceDefinitionSpec, p *
 	}
 	storage, served := 0, 0
 	seen := map[string]bool{}
+	// When every version has the same schema kube-apiserver holds it once, as
+	// spec.validation, and reports the errors of its rules there.
+	shared := true
+	for i := range spec.Versions {
+		v := &spec.Versions[i]
+		if v.Schema == nil || spec.Versions[0].Schema == nil || !reflect.DeepEqual(v.Schema, spec.Versions[0].Schema) {
+			shared = false
+		}
+	}
 	for i := range spec.Versions {
 		v := &spec.Versions[i]
 		vp := p.Index(i)
@@ -148,8 +158,12 @@ func validateCRDVersions(spec *apiextensionsv1.CustomResourceDefinitionSpec, p *
 		seen[v.Name] = true
 		if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 			errs = append(errs, field.Required(vp.Child("schema", "openAPIV3Schema"), "schemas are required"))
-		} else {
-			errs = append(errs, crschema.ValidateStructural(vp.Child("schema", "openAPIV3Schema"), v.Schema.OpenAPIV3Schema)...)
+		} else if structural := crschema.ValidateStructural(vp.Child("schema", "openAPIV3Schema"), v.Schema.OpenAPIV3Schema); len(structural) > 0 {
+			errs = append(errs, structural...)
+		} else if !shared {
+			errs = append(errs, crschema.CheckRules(vp.Child("schema", "openAPIV3Schema"), v.Schema.OpenAPIV3Schema)...)
+		} else if i == 0 {
+			errs = append(errs, crschema.CheckRules(field.NewPath("spec", "validation", "openAPIV3Schema"), v.Schema.OpenAPIV3Schema)...)
 		}
 		if s := v.Subresources; s != nil && s.Scale != nil {
 			sc := vp.Child("subresources", "scale")

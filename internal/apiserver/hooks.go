@@ -18,7 +18,7 @@ func registerDefaults(s *runtime.Scheme) { defaults.Register(s) }
 
 func validateCreate(res *resource, obj runtime.Object) field.ErrorList {
 	if res.cr != nil {
-		return validateCR(res, obj)
+		return validateCR(res, obj, nil)
 	}
 	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
 		return validateCRD(crd, nil)
@@ -28,7 +28,7 @@ func validateCreate(res *resource, obj runtime.Object) field.ErrorList {
 
 func validateUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
 	if res.cr != nil {
-		return validateCR(res, obj)
+		return validateCR(res, obj, old)
 	}
 	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
 		return validateCRD(crd, old.(*apiextensionsv1.CustomResourceDefinition))
@@ -38,7 +38,7 @@ func validateUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
 
 func validateStatusUpdate(res *resource, obj, old runtime.Object) field.ErrorList {
 	if res.cr != nil {
-		return validateCR(res, obj)
+		return validateCR(res, obj, old)
 	}
 	if _, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
 		return nil

@@ -101,6 +101,8 @@ type Server struct {
 	instruments *instruments
 	// webhooks holds the compiled webhook configurations and webhook clients (webhook.go).
 	webhooks webhookState
+	// policies holds the compiled ValidatingAdmissionPolicies and bindings (policy.go).
+	policies policyState
 	// agg is the aggregation layer's state: APIServices and extension servers (aggregator.go).
 	agg aggregator
 	// stopped is closed when the server stops (set by Start).

@@ -95,9 +95,12 @@ var (
 	admissionConfig = "admissionregistration.k8s.io"
 )
 
-// mayHaveWebhooks is false when no webhook configuration exists, which the watch caches
-// tell without a read.
+// mayHaveWebhooks is false when no webhook configuration and no admission policy binding
+// exists, which the watch caches tell without a read.
 func (s *Server) mayHaveWebhooks() bool {
+	if s.mayHavePolicies() {
+		return true
+	}
 	for _, name := range []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"} {
 		res := s.byGroupResource[admissionConfig+"/"+name]
 		if res == nil || res.store == nil {
@@ -553,9 +556,13 @@ func (s *Server) callMutatingWebhook(ctx context.Context, h *webhookHook, inv *w
 	return changed, nil
 }
 
-// runValidatingWebhooks calls the matching validating webhooks at once; the first
-// failure, in the webhooks' order, fails the request.
+// runValidatingWebhooks evaluates the ValidatingAdmissionPolicies (policy.go), then calls
+// the matching validating webhooks at once; the first failure, in the webhooks' order,
+// fails the request.
 func (s *Server) runValidatingWebhooks(ctx context.Context, a *admissionAttributes) error {
+	if err := s.runValidatingPolicies(ctx, a); err != nil {
+		return err
+	}
 	hooks, err := s.webhookHooks(ctx, false)
 	if err != nil || len(hooks) == 0 {
 		return err

@@ -19,13 +19,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	kcel "github.com/kijabi/kijabi/internal/apiserver/cel"
 	"github.com/kijabi/kijabi/internal/storage"
 )
 
 // Which webhooks a request calls: the configurations are read from the watch cache on each
-// write (nothing at all when none exists) and compiled once per stored revision; a
-// webhook is called when a rule, the namespace selector and the object selector match, in
-// that order of cost (rules first), as kube-apiserver decides it.
+// write (nothing at all when none exists) and compiled once per stored revision (match
+// conditions included); a webhook is called when a rule, the namespace selector, the
+// object selector and then all of its match conditions match, as kube-apiserver decides
+// it.
 
 // webhookHook is one webhook of a configuration, ready to match requests.
 type webhookHook struct {
@@ -45,20 +47,21 @@ type webhookHook struct {
 	reviewVersions                    []string
 	reinvoke                          bool
 	clientConfig                      admissionregistrationv1.WebhookClientConfig
-	// matchConditions are stored but not evaluated (no CEL): a webhook with conditions is
-	// called as if they all held.
-	matchConditions int
+	// matchConditions are compiled with the configuration: a webhook is called only when
+	// they all hold (see conditionsHold).
+	matchConditions []compiledExpression
 }
 
 func newWebhookHook(configuration, uid string, index int, mutating bool, name string, rules []admissionregistrationv1.RuleWithOperations,
 	failure *admissionregistrationv1.FailurePolicyType, match *admissionregistrationv1.MatchPolicyType,
 	nsSel, objSel *metav1.LabelSelector, side *admissionregistrationv1.SideEffectClass, timeout *int32,
-	versions []string, cc admissionregistrationv1.WebhookClientConfig, conditions int) *webhookHook {
+	versions []string, cc admissionregistrationv1.WebhookClientConfig, conditions []admissionregistrationv1.MatchCondition) *webhookHook {
 	h := &webhookHook{
 		name: name, id: uid + "/" + strconv.Itoa(index), configuration: configuration, mutating: mutating, rules: rules,
 		failurePolicy: admissionregistrationv1.Fail, matchPolicy: admissionregistrationv1.Equivalent,
-		sideEffects: side, timeout: 10 * time.Second, reviewVersions: versions, clientConfig: cc, matchConditions: conditions,
+		sideEffects: side, timeout: 10 * time.Second, reviewVersions: versions, clientConfig: cc,
 	}
+	h.matchConditions = compileMatchConditions(conditions)
 	if failure != nil {
 		h.failurePolicy = *failure
 	}
@@ -87,7 +90,7 @@ func validatingHooks(c *admissionregistrationv1.ValidatingWebhookConfiguration) 
 	for i := range c.Webhooks {
 		w := &c.Webhooks[i]
 		out = append(out, newWebhookHook(c.Name, string(c.UID), i, false, w.Name, w.Rules, w.FailurePolicy, w.MatchPolicy,
-			w.NamespaceSelector, w.ObjectSelector, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, len(w.MatchConditions)))
+			w.NamespaceSelector, w.ObjectSelector, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, w.MatchConditions))
 	}
 	return out
 }
@@ -97,7 +100,7 @@ func mutatingHooks(c *admissionregistrationv1.MutatingWebhookConfiguration) []*w
 	for i := range c.Webhooks {
 		w := &c.Webhooks[i]
 		h := newWebhookHook(c.Name, string(c.UID), i, true, w.Name, w.Rules, w.FailurePolicy, w.MatchPolicy,
-			w.NamespaceSelector, w.ObjectSelector, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, len(w.MatchConditions))
+			w.NamespaceSelector, w.ObjectSelector, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, w.MatchConditions)
 		h.reinvoke = w.ReinvocationPolicy != nil && *w.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy
 		out = append(out, h)
 	}
@@ -212,7 +215,73 @@ func (h *webhookHook) shouldCall(ctx context.Context, a *admissionAttributes, ns
 	if objErr != nil {
 		return nil, objErr
 	}
+	if len(h.matchConditions) > 0 {
+		ok, err := h.conditionsHold(ctx, a, inv)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nil
+		}
+	}
 	return inv, nil
+}
+
+// compileMatchConditions compiles a webhook's match conditions (object, oldObject and
+// request, no params); one that does not compile fails at each request, under the
+// webhook's failure policy.
+func compileMatchConditions(conds []admissionregistrationv1.MatchCondition) []compiledExpression {
+	if len(conds) == 0 {
+		return nil
+	}
+	out := make([]compiledExpression, 0, len(conds))
+	compiler, err := kcel.NewAdmissionCompiler(false, false)
+	for _, c := range conds {
+		if err != nil {
+			out = append(out, compiledExpression{name: c.Name, err: err})
+			continue
+		}
+		prog, cerr := compiler.Compile(c.Expression, kcel.BoolResult...)
+		if cerr != nil {
+			out = append(out, compiledExpression{name: c.Name, err: fmt.Errorf("compilation error: %w", cerr)})
+			continue
+		}
+		out = append(out, compiledExpression{name: c.Name, prog: prog})
+	}
+	return out
+}
+
+// conditionsHold evaluates a webhook's match conditions against the request as the
+// webhook would receive it (inv). A failure to evaluate them skips the webhook under
+// failurePolicy Ignore and refuses the request (403) under Fail.
+func (h *webhookHook) conditionsHold(ctx context.Context, a *admissionAttributes, inv *webhookInvocation) (bool, error) {
+	fail := func(err error) (bool, error) {
+		if h.failurePolicy == admissionregistrationv1.Ignore {
+			return false, nil
+		}
+		return false, apierrors.NewForbidden(a.resource.GroupResource(), a.name, err)
+	}
+	obj, err := celObject(a.object, inv.kind)
+	if err != nil {
+		return fail(err)
+	}
+	old, err := celObject(a.oldObject, inv.kind)
+	if err != nil {
+		return fail(err)
+	}
+	compiler, err := kcel.NewAdmissionCompiler(false, false)
+	if err != nil {
+		return fail(err)
+	}
+	ev, err := compiler.NewEvaluation(ctx, &kcel.AdmissionInput{Object: obj, OldObject: old, Request: celRequest(a, inv)}, kcel.MatchConditionsBudget)
+	if err != nil {
+		return fail(err)
+	}
+	ok, err := conditionsHold(ev, h.matchConditions)
+	if err != nil {
+		return fail(err)
+	}
+	return ok, nil
 }
 
 // matchRules finds the first rule that matches the request, or with matchPolicy
@@ -289,14 +358,20 @@ func exactOrWildcard(items []string, s string) bool {
 // or of the Namespace being created or updated itself. Other cluster-scoped resources always
 // match.
 func (h *webhookHook) matchNamespace(ctx context.Context, a *admissionAttributes, nsLabels namespaceLabeler) (bool, error) {
+	return matchNamespaceSelector(ctx, a, h.namespaceSelector, h.selectorErr, nsLabels)
+}
+
+// matchNamespaceSelector is how webhooks and admission policies apply a namespace
+// selector (selErr: why it could not be parsed).
+func matchNamespaceSelector(ctx context.Context, a *admissionAttributes, sel labels.Selector, selErr error, nsLabels namespaceLabeler) (bool, error) {
 	isNamespace := a.resource.Group == "" && a.resource.Resource == "namespaces"
 	if a.namespace == "" && !isNamespace {
 		return true, nil
 	}
-	if h.selectorErr != nil {
-		return false, apierrors.NewInternalError(h.selectorErr)
+	if selErr != nil {
+		return false, apierrors.NewInternalError(selErr)
 	}
-	if h.namespaceSelector.Empty() {
+	if sel.Empty() {
 		return true, nil
 	}
 	var set map[string]string
@@ -315,7 +390,7 @@ func (h *webhookHook) matchNamespace(ctx context.Context, a *admissionAttributes
 			return false, apierrors.NewInternalError(err)
 		}
 	}
-	return h.namespaceSelector.Matches(labels.Set(set)), nil
+	return sel.Matches(labels.Set(set)), nil
 }
 
 // matchObject applies the object selector to the new and the old object: either matching

@@ -84,7 +84,7 @@ func TestWebhookRuleMatching(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newWebhookHook("c", "uid", 0, false, "w.example.com", []admissionregistrationv1.RuleWithOperations{tc.rule},
-				nil, ptr.To(admissionregistrationv1.Exact), nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, 0)
+				nil, ptr.To(admissionregistrationv1.Exact), nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, nil)
 			if got := h.matchRules(tc.a) != nil; got != tc.want {
 				t.Errorf("match = %v, want %v", got, tc.want)
 			}
@@ -99,12 +99,12 @@ func TestWebhookEquivalentVersions(t *testing.T) {
 	a := &admissionAttributes{operation: admissionv1.Create, kind: gvk, namespace: "default", name: "c",
 		resource: schema.GroupVersionResource{Group: "stable.example.com", Version: "v2", Resource: "crontabs"}, equivalentVersions: []string{"v1"}}
 	rules := []admissionregistrationv1.RuleWithOperations{rule(ops(admissionregistrationv1.Create), all1("stable.example.com"), all1("v1"), all1("crontabs"), "*")}
-	equivalent := newWebhookHook("c", "uid", 0, false, "w.example.com", rules, nil, nil, nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, 0)
+	equivalent := newWebhookHook("c", "uid", 0, false, "w.example.com", rules, nil, nil, nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, nil)
 	inv := equivalent.matchRules(a)
 	if inv == nil || inv.resource.Version != "v1" || inv.kind.Version != "v1" || inv.kind.Kind != "CronTab" {
 		t.Fatalf("Equivalent: %+v", inv)
 	}
-	exact := newWebhookHook("c", "uid", 0, false, "w.example.com", rules, nil, ptr.To(admissionregistrationv1.Exact), nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, 0)
+	exact := newWebhookHook("c", "uid", 0, false, "w.example.com", rules, nil, ptr.To(admissionregistrationv1.Exact), nil, nil, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, nil)
 	if inv := exact.matchRules(a); inv != nil {
 		t.Fatalf("Exact matched another version: %+v", inv)
 	}
@@ -136,7 +136,7 @@ func TestWebhookSelectors(t *testing.T) {
 	hook := func(ns, obj *metav1.LabelSelector) *webhookHook {
 		return newWebhookHook("c", "uid", 0, false, "w.example.com",
 			[]admissionregistrationv1.RuleWithOperations{rule(ops(admissionregistrationv1.OperationAll), all1("*"), all1("*"), all1("*"), "*")},
-			nil, nil, ns, obj, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, 0)
+			nil, nil, ns, obj, nil, nil, nil, admissionregistrationv1.WebhookClientConfig{}, nil)
 	}
 	prodOnly := hook(&metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}, &metav1.LabelSelector{})
 	podIn := func(ns string, labels map[string]string) *admissionAttributes {
@@ -281,7 +281,7 @@ func testHook(name, url string, caBundle []byte, mutating bool, o hookOpts) *web
 	h := newWebhookHook("config-"+name, "uid-"+name, 0, mutating, name,
 		[]admissionregistrationv1.RuleWithOperations{rule(ops(admissionregistrationv1.OperationAll), all1(""), all1("v1"), all1("pods"), "*")},
 		failure, nil, nil, objSel, &o.sideEffects, timeout, o.versions,
-		admissionregistrationv1.WebhookClientConfig{URL: ptr.To(url + "/admit"), CABundle: caBundle}, 0)
+		admissionregistrationv1.WebhookClientConfig{URL: ptr.To(url + "/admit"), CABundle: caBundle}, nil)
 	h.reinvoke = o.reinvoke
 	return h
 }

@@ -1,8 +1,10 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,13 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	kcel "github.com/kijabi/kijabi/internal/apiserver/cel"
 )
 
 // admissionregistration.k8s.io/v1: webhook configurations, validating and mutating
-// admission policies and their bindings, checked as kube-apiserver checks them. CEL
-// expressions (match conditions, validations, mutations, variables) are checked for
-// presence only: the server has no CEL compiler, so a syntax error that upstream reports
-// at create time is accepted here.
+// admission policies and their bindings, checked as kube-apiserver checks them. The CEL
+// expressions of webhooks' match conditions and of ValidatingAdmissionPolicies (match
+// conditions, variables, validations, messages, audit annotations) are compiled, and one
+// that does not compile, or has the wrong type, is refused with the compiler's message, as
+// upstream refuses it; MutatingAdmissionPolicies' expressions are checked for presence only.
 
 // admissionReviewVersions are the AdmissionReview versions the server speaks.
 var admissionReviewVersions = []string{"v1", "v1beta1"}
@@ -48,6 +53,9 @@ type webhookOptions struct {
 	allowUnknownVersions  bool // admissionReviewVersions without v1 or v1beta1
 	allowDuplicateNames   bool
 	allowInvalidSelectors bool
+	// ignoreMatchConditions skips the match conditions of an update that does not change
+	// them (they compiled when written).
+	ignoreMatchConditions bool
 }
 
 func newWebhookOptions() webhookOptions { return webhookOptions{} }
@@ -86,8 +94,28 @@ func validateValidatingWebhookConfigurationUpdate(c, old *admissionregistrationv
 	for i := range old.Webhooks {
 		oldHooks = append(oldHooks, validatingFields(&old.Webhooks[i]))
 	}
+	var newHooks []webhookFields
+	for i := range c.Webhooks {
+		newHooks = append(newHooks, validatingFields(&c.Webhooks[i]))
+	}
+	opts := optionsFrom(oldHooks)
+	opts.ignoreMatchConditions = sameMatchConditions(newHooks, oldHooks)
 	errs := objectMetaUpdate(&c.ObjectMeta, &old.ObjectMeta)
-	return append(errs, validatingConfigurationBody(c, optionsFrom(oldHooks))...)
+	return append(errs, validatingConfigurationBody(c, opts)...)
+}
+
+// sameMatchConditions tells whether an update leaves every webhook's match conditions as
+// they were.
+func sameMatchConditions(hooks, old []webhookFields) bool {
+	if len(hooks) != len(old) {
+		return false
+	}
+	for i := range hooks {
+		if !reflect.DeepEqual(hooks[i].matchConditions, old[i].matchConditions) {
+			return false
+		}
+	}
+	return true
 }
 
 func validatingConfiguration(c *admissionregistrationv1.ValidatingWebhookConfiguration, opts webhookOptions) field.ErrorList {
@@ -117,8 +145,14 @@ func validateMutatingWebhookConfigurationUpdate(c, old *admissionregistrationv1.
 	for i := range old.Webhooks {
 		oldHooks = append(oldHooks, mutatingFields(&old.Webhooks[i]))
 	}
+	var newHooks []webhookFields
+	for i := range c.Webhooks {
+		newHooks = append(newHooks, mutatingFields(&c.Webhooks[i]))
+	}
+	opts := optionsFrom(oldHooks)
+	opts.ignoreMatchConditions = sameMatchConditions(newHooks, oldHooks)
 	errs := objectMetaUpdate(&c.ObjectMeta, &old.ObjectMeta)
-	return append(errs, mutatingConfigurationBody(c, optionsFrom(oldHooks))...)
+	return append(errs, mutatingConfigurationBody(c, opts)...)
 }
 
 func mutatingConfigurationBody(c *admissionregistrationv1.MutatingWebhookConfiguration, opts webhookOptions) field.ErrorList {
@@ -206,7 +240,9 @@ func webhook(w webhookFields, opts webhookOptions, p *field.Path) field.ErrorLis
 		errs = append(errs, metav1validation.ValidateLabelSelector(w.objectSelector, selOpts, p.Child("objectSelector"))...)
 	}
 	errs = append(errs, clientConfig(&w.clientConfig, p.Child("clientConfig"))...)
-	errs = append(errs, matchConditions(w.matchConditions, p.Child("matchConditions"))...)
+	if !opts.ignoreMatchConditions {
+		errs = append(errs, matchConditions(w.matchConditions, false, p.Child("matchConditions"))...)
+	}
 	errs = append(errs, reviewVersions(w.admissionReviewVersions, !opts.allowUnknownVersions, p.Child("admissionReviewVersions"))...)
 	return errs
 }
@@ -402,8 +438,15 @@ func ruleResources(resources []string, p *field.Path) field.ErrorList {
 	return errs
 }
 
-func matchConditions(conds []admissionregistrationv1.MatchCondition, p *field.Path) field.ErrorList {
+// matchConditions checks match conditions and compiles them; their expressions see params
+// when the policy has a paramKind (webhooks have none), and never policy variables.
+func matchConditions(conds []admissionregistrationv1.MatchCondition, params bool, p *field.Path) field.ErrorList {
+	return matchConditionsChecked(conds, true, params, p)
+}
+
+func matchConditionsChecked(conds []admissionregistrationv1.MatchCondition, compile, params bool, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	var compiler *kcel.AdmissionCompiler
 	if len(conds) > 64 {
 		errs = append(errs, field.TooMany(p, len(conds), 64))
 	}
@@ -412,6 +455,15 @@ func matchConditions(conds []admissionregistrationv1.MatchCondition, p *field.Pa
 		cp := p.Index(i)
 		if strings.TrimSpace(c.Expression) == "" {
 			errs = append(errs, field.Required(cp.Child("expression"), ""))
+		} else if compile {
+			if compiler == nil {
+				var err error
+				if compiler, err = kcel.NewAdmissionCompiler(params, false); err != nil {
+					return append(errs, field.InternalError(cp.Child("expression"), err))
+				}
+			}
+			_, err := compiler.Compile(strings.TrimSpace(c.Expression), kcel.BoolResult...)
+			errs = append(errs, celError(cp.Child("expression"), strings.TrimSpace(c.Expression), err)...)
 		}
 		if c.Name == "" {
 			errs = append(errs, field.Required(cp.Child("name"), ""))
@@ -430,12 +482,15 @@ func matchConditions(conds []admissionregistrationv1.MatchCondition, p *field.Pa
 
 func validateValidatingAdmissionPolicy(vap *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
 	errs := objectMeta(&vap.ObjectMeta, false, nameIsDNSSubdomain)
-	return append(errs, validatingPolicySpec(vap)...)
+	return append(errs, validatingPolicySpec(vap, false)...)
 }
 
 func validateValidatingAdmissionPolicyUpdate(vap, old *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
 	errs := objectMetaUpdate(&vap.ObjectMeta, &old.ObjectMeta)
-	return append(errs, validatingPolicySpec(vap)...)
+	// Match conditions that did not change (nor the paramKind they may use) compiled when
+	// they were written.
+	same := reflect.DeepEqual(vap.Spec.ParamKind, old.Spec.ParamKind) && reflect.DeepEqual(vap.Spec.MatchConditions, old.Spec.MatchConditions)
+	return append(errs, validatingPolicySpec(vap, same)...)
 }
 
 func validateValidatingAdmissionPolicyStatusUpdate(vap, old *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
@@ -455,9 +510,13 @@ func validateValidatingAdmissionPolicyStatusUpdate(vap, old *admissionregistrati
 	return append(errs, metav1validation.ValidateConditions(vap.Status.Conditions, p.Child("conditions"))...)
 }
 
-func validatingPolicySpec(vap *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
+func validatingPolicySpec(vap *admissionregistrationv1.ValidatingAdmissionPolicy, ignoreMatchConditions bool) field.ErrorList {
 	spec, p := &vap.Spec, field.NewPath("spec")
-	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, p)
+	compiler, err := kcel.NewAdmissionCompiler(spec.ParamKind != nil, len(spec.Variables) > 0)
+	if err != nil {
+		return field.ErrorList{field.InternalError(p, err)}
+	}
+	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, compiler, ignoreMatchConditions, p)
 	if len(spec.Validations) == 0 && len(spec.AuditAnnotations) == 0 {
 		const msg = "validations or auditAnnotations must contain at least one item"
 		return append(errs, field.Required(p.Child("validations"), msg), field.Required(p.Child("auditAnnotations"), msg))
@@ -466,9 +525,15 @@ func validatingPolicySpec(vap *admissionregistrationv1.ValidatingAdmissionPolicy
 		vp := p.Child("validations").Index(i)
 		if strings.TrimSpace(v.Expression) == "" {
 			errs = append(errs, field.Required(vp.Child("expression"), "expression is not specified"))
+		} else {
+			_, err := compiler.Compile(v.Expression, kcel.BoolResult...)
+			errs = append(errs, celError(vp.Child("expression"), v.Expression, err)...)
 		}
 		if v.MessageExpression != "" && strings.TrimSpace(v.MessageExpression) == "" {
 			errs = append(errs, field.Invalid(vp.Child("messageExpression"), v.MessageExpression, "must be non-empty if specified"))
+		} else if v.MessageExpression != "" {
+			_, err := compiler.Compile(v.MessageExpression, kcel.StringResult...)
+			errs = append(errs, celError(vp.Child("messageExpression"), v.MessageExpression, err)...)
 		}
 		msg := strings.TrimSpace(v.Message)
 		switch {
@@ -497,6 +562,9 @@ func validatingPolicySpec(vap *admissionregistrationv1.ValidatingAdmissionPolicy
 			errs = append(errs, field.Required(ap.Child("valueExpression"), "valueExpression is not specified"))
 		case len(v) > 5*1024:
 			errs = append(errs, field.Required(ap.Child("valueExpression"), "must not exceed 5120 bytes in length"))
+		default:
+			_, err := compiler.Compile(a.ValueExpression, kcel.StringOrNullResult...)
+			errs = append(errs, celError(ap.Child("valueExpression"), a.ValueExpression, err)...)
 		}
 		if keys.Has(a.Key) {
 			errs = append(errs, field.Duplicate(ap.Child("key"), a.Key))
@@ -518,7 +586,7 @@ func validateMutatingAdmissionPolicyUpdate(mp, old *admissionregistrationv1.Muta
 
 func mutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpec) field.ErrorList {
 	p := field.NewPath("spec")
-	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, p)
+	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, nil, true, p)
 	if len(spec.Mutations) == 0 {
 		errs = append(errs, field.Required(p.Child("mutations"), "mutations must contain at least one item"))
 	}
@@ -551,10 +619,13 @@ func mutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpe
 	return errs
 }
 
-// policyCommon checks what validating and mutating policies share.
+// policyCommon checks what validating and mutating policies share. With a compiler, the
+// variables are compiled (in order, each declared to what follows), and the match
+// conditions unless ignoreMatchConditions; without one (mutating policies, not enforced)
+// expressions are checked for presence only.
 func policyCommon(failure *admissionregistrationv1.FailurePolicyType, paramKind *admissionregistrationv1.ParamKind,
 	match *admissionregistrationv1.MatchResources, conds []admissionregistrationv1.MatchCondition,
-	variables []admissionregistrationv1.Variable, p *field.Path) field.ErrorList {
+	variables []admissionregistrationv1.Variable, compiler *kcel.AdmissionCompiler, ignoreMatchConditions bool, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	switch {
 	case failure == nil:
@@ -573,7 +644,12 @@ func policyCommon(failure *admissionregistrationv1.FailurePolicyType, paramKind 
 			errs = append(errs, field.Required(p.Child("matchConstraints", "resourceRules"), ""))
 		}
 	}
-	errs = append(errs, matchConditions(conds, p.Child("matchConditions"))...)
+	switch {
+	case compiler == nil:
+		errs = append(errs, matchConditionsChecked(conds, false, false, p.Child("matchConditions"))...)
+	case !ignoreMatchConditions:
+		errs = append(errs, matchConditions(conds, paramKind != nil, p.Child("matchConditions"))...)
+	}
 	for i, v := range variables {
 		vp := p.Child("variables").Index(i)
 		if strings.TrimSpace(v.Name) == "" {
@@ -583,9 +659,30 @@ func policyCommon(failure *admissionregistrationv1.FailurePolicyType, paramKind 
 		}
 		if strings.TrimSpace(v.Expression) == "" {
 			errs = append(errs, field.Required(vp.Child("expression"), "expression is not specified"))
+		} else if compiler != nil {
+			errs = append(errs, celError(vp.Child("expression"), v.Expression, compiler.CompileVariable(v.Name, v.Expression))...)
 		}
 	}
 	return errs
+}
+
+// celError turns a compilation error into kube-apiserver's field error: Invalid with the
+// expression as the value and the compiler's message ("compilation failed: ERROR: ...").
+func celError(p *field.Path, expr string, err error) field.ErrorList {
+	if err == nil {
+		return nil
+	}
+	var ce *kcel.Error
+	if !errors.As(err, &ce) {
+		return field.ErrorList{field.InternalError(p, fmt.Errorf("unsupported error type: %w", err))}
+	}
+	switch ce.Type {
+	case kcel.ErrorRequired:
+		return field.ErrorList{field.Required(p, ce.Detail)}
+	case kcel.ErrorInternal:
+		return field.ErrorList{field.InternalError(p, ce)}
+	}
+	return field.ErrorList{field.Invalid(p, expr, ce.Detail)}
 }
 
 var celIdentifier = regexp.MustCompile(`^[_a-zA-Z][_a-zA-Z0-9]*$`)

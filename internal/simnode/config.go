@@ -47,6 +47,11 @@ const (
 	AnnotationRunSeconds = "simnode.kijabi.io/run-seconds"
 	// AnnotationExitCode is the exit code of a finishing pod's containers; non-zero makes it Failed.
 	AnnotationExitCode = "simnode.kijabi.io/exit-code"
+	// AnnotationFailIndexes lists completion indexes ("1,3-5") whose pods fail: a pod of an
+	// Indexed Job whose batch.kubernetes.io/job-completion-index is listed exits with the
+	// exit-code annotation's code (1 without it), a pod of another index with 0. Put in a
+	// Job's pod template, it makes some indexes fail and the others succeed.
+	AnnotationFailIndexes = "simnode.kijabi.io/fail-indexes"
 )
 
 // Config configures a Cluster of simulated nodes.

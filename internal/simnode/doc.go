@@ -42,6 +42,9 @@
 //     (Job pods without the annotation: Config.JobRunTime, default 2s) after it started: its
 //     containers Terminated with exit code 0 (Completed) and the pod Succeeded, or, with the
 //     annotation simnode.kijabi.io/exit-code: "N" for N != 0, exit code N (Error) and Failed.
+//     With simnode.kijabi.io/fail-indexes: "1,3-5" only pods whose completion index
+//     (batch.kubernetes.io/job-completion-index) is listed fail, with the exit-code
+//     annotation's code or 1; the others succeed.
 //     (A real kubelet would restart the containers of an OnFailure pod; the simulation fails it.)
 //   - completes deletions: a pod marked for deletion (deletionTimestamp) is deleted at once with
 //     grace period 0 and a UID precondition, as the kubelet does after stopping the containers.

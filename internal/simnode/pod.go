@@ -199,16 +199,52 @@ func (c *Cluster) runTime(pod *corev1.Pod) (time.Duration, bool) {
 
 // exitCode is the exit code of a finishing pod's containers.
 func (c *Cluster) exitCode(pod *corev1.Pod) int32 {
+	code := int32(0)
+	if list, ok := pod.Annotations[AnnotationFailIndexes]; ok {
+		in, err := inIndexList(list, pod.Annotations["batch.kubernetes.io/job-completion-index"])
+		if err != nil {
+			c.log.Warn("ignoring invalid annotation", "pod", pod.Namespace+"/"+pod.Name, "annotation", AnnotationFailIndexes, "value", list)
+		}
+		if !in {
+			return 0
+		}
+		code = 1
+	}
 	v, ok := pod.Annotations[AnnotationExitCode]
 	if !ok {
-		return 0
+		return code
 	}
-	code, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
 	if err != nil {
 		c.log.Warn("ignoring invalid annotation", "pod", pod.Namespace+"/"+pod.Name, "annotation", AnnotationExitCode, "value", v)
-		return 0
+		return code
 	}
-	return int32(code)
+	return int32(n)
+}
+
+// inIndexList reports whether index (a decimal number) is in list ("1,3-5").
+func inIndexList(list, index string) (bool, error) {
+	ix, err := strconv.Atoi(strings.TrimSpace(index))
+	if err != nil {
+		return false, nil // not a pod of an Indexed Job
+	}
+	for part := range strings.SplitSeq(list, ",") {
+		first, last, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(first)
+		if err != nil {
+			return false, err
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(last); err != nil {
+				return false, err
+			}
+		}
+		if a <= ix && ix <= b {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // desiredPodStatus is the status of a pod that is running (or has just finished), and how

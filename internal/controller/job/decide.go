@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
 	"github.com/kijabi/kijabi/internal/controller/controllerutil"
@@ -40,6 +42,8 @@ const (
 	msgBackoffLimit       = "Job has reached the specified backoff limit"
 	msgDeadline           = "Job was active longer than specified deadline"
 	msgCompletionsReached = "Reached expected number of succeeded pods"
+	msgMaxFailedIndexes   = "Job has exceeded the specified maximal number of failed indexes"
+	msgFailedIndexes      = "Job has failed indexes"
 	reasonSuspended       = "JobSuspended"
 	msgSuspended          = "Job suspended"
 	reasonResumed         = "JobResumed"
@@ -52,8 +56,18 @@ func isIndexed(job *batchv1.Job) bool {
 	return ptr.Deref(job.Spec.CompletionMode, batchv1.NonIndexedCompletion) == batchv1.IndexedCompletion
 }
 
+// backoffLimit is spec.backoffLimit, defaulted as the API server does: 6, or no limit
+// (MaxInt32) with backoffLimitPerIndex.
 func backoffLimit(job *batchv1.Job) int32 {
+	if job.Spec.BackoffLimit == nil && job.Spec.BackoffLimitPerIndex != nil {
+		return math.MaxInt32
+	}
 	return ptr.Deref(job.Spec.BackoffLimit, defaultBackoffLimit)
+}
+
+// hasBackoffLimitPerIndex reports whether the Indexed Job counts failures per index.
+func hasBackoffLimitPerIndex(job *batchv1.Job) bool {
+	return isIndexed(job) && job.Spec.BackoffLimitPerIndex != nil
 }
 
 func parallelism(job *batchv1.Job) int32 { return ptr.Deref(job.Spec.Parallelism, 1) }
@@ -317,10 +331,10 @@ func matchPodFailurePolicy(policy *batchv1.PodFailurePolicy, p *corev1.Pod) (*st
 	return nil, true, nil
 }
 
-// matchExitCodes returns the first terminated container (init containers first) whose
-// non-zero exit code matches the requirement.
+// matchExitCodes returns the first terminated container (regular containers first, as
+// Kubernetes looks) whose non-zero exit code matches the requirement.
 func matchExitCodes(req *batchv1.PodFailurePolicyOnExitCodesRequirement, p *corev1.Pod) *corev1.ContainerStatus {
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.ContainerStatuses, p.Status.InitContainerStatuses} {
 		for i := range list {
 			cs := &list[i]
 			if req.ContainerName != nil && *req.ContainerName != cs.Name {
@@ -477,8 +491,8 @@ func generateName(prefix string) string {
 	return prefix
 }
 
-// addIndexEnv gives every container JOB_COMPLETION_INDEX from the index annotation,
-// unless it defines the variable itself.
+// addIndexEnv gives every container JOB_COMPLETION_INDEX from the index label (as
+// Kubernetes does since PodIndexLabel went GA), unless it defines the variable itself.
 func addIndexEnv(containers []corev1.Container) {
 	for i := range containers {
 		c := &containers[i]
@@ -488,7 +502,7 @@ func addIndexEnv(containers []corev1.Container) {
 		c.Env = append(c.Env, corev1.EnvVar{
 			Name: completionIndexEnv,
 			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
-				FieldPath: fmt.Sprintf("metadata.annotations['%s']", batchv1.JobCompletionIndexAnnotation),
+				FieldPath: fmt.Sprintf("metadata.labels['%s']", batchv1.JobCompletionIndexAnnotation),
 			}},
 		})
 	}
@@ -505,4 +519,185 @@ func ttlExpiry(job *batchv1.Job) (time.Time, bool) {
 		finished = job.Status.CompletionTime.Time
 	}
 	return finished.Add(time.Duration(*job.Spec.TTLSecondsAfterFinished) * time.Second), true
+}
+
+// --- backoffLimitPerIndex and maxFailedIndexes (Indexed Jobs).
+
+// isIndexFailed reports whether a pod fails its index for good: it failed matching a
+// FailIndex rule of the podFailurePolicy, or its failure counts and its index had already
+// failed backoffLimitPerIndex times before it.
+func isIndexFailed(job *batchv1.Job, p *corev1.Pod) bool {
+	if !isPodFailed(p, job) {
+		return false
+	}
+	_, count, action := matchPodFailurePolicy(job.Spec.PodFailurePolicy, p)
+	if action != nil && *action == batchv1.PodFailurePolicyActionFailIndex {
+		return true
+	}
+	return count && indexFailureCount(p) >= ptr.Deref(job.Spec.BackoffLimitPerIndex, 0)
+}
+
+// failedIndexes returns status.failedIndexes plus the indexes failed for good by pods not
+// counted yet (still carrying the tracking finalizer). Indexes already succeeded are
+// left out: the two lists never overlap.
+func failedIndexes(job *batchv1.Job, pods []*corev1.Pod, succeeded intervals) intervals {
+	completions := int(ptr.Deref(job.Spec.Completions, 0))
+	prev := parseIntervals(ptr.Deref(job.Status.FailedIndexes, ""), completions)
+	var idx []int
+	for _, p := range pods {
+		ix := completionIndex(p)
+		if validIndex(ix, completions) && !succeeded.has(ix) && hasTrackingFinalizer(p) && isIndexFailed(job, p) {
+			idx = append(idx, ix)
+		}
+	}
+	return prev.with(idx)
+}
+
+// failedIndexesOutcome decides whether failed indexes fail the Job: more than
+// maxFailedIndexes of them (MaxFailedIndexesExceeded), or some once every index has
+// finished (FailedIndexes). It returns the reason and message of the FailureTarget
+// condition, or ok false.
+func failedIndexesOutcome(job *batchv1.Job, failed, succeeded intervals) (reason, message string, ok bool) {
+	nFailed := failed.total()
+	if m := job.Spec.MaxFailedIndexes; m != nil && nFailed > int(*m) {
+		return batchv1.JobReasonMaxFailedIndexesExceeded, msgMaxFailedIndexes, true
+	}
+	if nFailed > 0 && nFailed+succeeded.total() >= int(ptr.Deref(job.Spec.Completions, 0)) {
+		return batchv1.JobReasonFailedIndexes, msgFailedIndexes, true
+	}
+	return "", "", false
+}
+
+// podsAwaitingReplacement returns, per index, the failed pod whose counting (and so
+// deletion) waits until a replacement pod of its index exists, because the replacement
+// takes its failure count from it. Only indexes neither succeeded, failed nor active
+// have one; of several failed pods of an index, the one with the highest count (and,
+// among equals, the latest to finish) is kept. Pods in rmPending are counted already.
+func podsAwaitingReplacement(job *batchv1.Job, pods, active []*corev1.Pod, succeeded, failed intervals, rmPending sets.Set[string]) map[int]*corev1.Pod {
+	completions := int(ptr.Deref(job.Spec.Completions, 0))
+	activeIdx := sets.New(indexesOf(active, completions)...)
+	out := map[int]*corev1.Pod{}
+	for _, p := range pods {
+		if !hasTrackingFinalizer(p) || rmPending.Has(string(p.UID)) || !isPodFailed(p, job) {
+			continue
+		}
+		ix := completionIndex(p)
+		if !validIndex(ix, completions) || succeeded.has(ix) || failed.has(ix) || activeIdx.Has(ix) {
+			continue
+		}
+		if last, ok := out[ix]; ok {
+			if absoluteFailureCount(last) > absoluteFailureCount(p) || podFinishTime(p).Before(podFinishTime(last)) {
+				continue
+			}
+		}
+		out[ix] = p
+	}
+	return out
+}
+
+func absoluteFailureCount(p *corev1.Pod) int32 {
+	return indexFailureCount(p) + indexIgnoredFailureCount(p)
+}
+
+// newIndexFailureCounts returns the failure counts (counted, ignored) for the pod that
+// replaces the failed pod replaced of its index (nil: the index's first pod).
+func newIndexFailureCounts(job *batchv1.Job, replaced *corev1.Pod) (int32, int32) {
+	if replaced == nil {
+		return 0, 0
+	}
+	failures, ignored := indexFailureCount(replaced), indexIgnoredFailureCount(replaced)
+	if _, count, _ := matchPodFailurePolicy(job.Spec.PodFailurePolicy, replaced); count {
+		failures++
+	} else {
+		ignored++
+	}
+	return failures, ignored
+}
+
+// setIndexFailureCounts records on a new pod of a Job with backoffLimitPerIndex how often
+// its index failed before, from the failed pod it replaces.
+func setIndexFailureCounts(pod *corev1.Pod, job *batchv1.Job, replaced *corev1.Pod) {
+	failures, ignored := newIndexFailureCounts(job, replaced)
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[batchv1.JobIndexFailureCountAnnotation] = strconv.Itoa(int(failures))
+	if ignored > 0 {
+		pod.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation] = strconv.Itoa(int(ignored))
+	}
+}
+
+// indexBackoff is how long to wait before replacing the failed pod last of an index (nil:
+// no wait): base doubled per earlier failure of the index, capped at maxDelay, less the
+// time since it finished.
+func indexBackoff(last *corev1.Pod, now time.Time, base, maxDelay time.Duration) time.Duration {
+	if last == nil {
+		return 0
+	}
+	return backoffDelay(int(absoluteFailureCount(last))+1, podFinishTime(last), now, base, maxDelay)
+}
+
+// readyIndexes splits the indexes to create pods for into those whose backoff has passed
+// and, when there is none, the shortest wait.
+func readyIndexes(indexes []int, awaiting map[int]*corev1.Pod, now time.Time, base, maxDelay time.Duration) ([]int, time.Duration) {
+	var (
+		ready   []int
+		minWait time.Duration
+	)
+	for _, ix := range indexes {
+		wait := indexBackoff(awaiting[ix], now, base, maxDelay)
+		if wait == 0 {
+			ready = append(ready, ix)
+		} else if minWait == 0 || wait < minWait {
+			minWait = wait
+		}
+	}
+	if len(ready) > 0 {
+		return ready, 0
+	}
+	return nil, minWait
+}
+
+// --- successPolicy (Indexed Jobs).
+
+// matchSuccessPolicy returns the message of the SuccessCriteriaMet condition when a rule
+// of the policy is met by the succeeded indexes: all its succeededIndexes succeeded, or
+// succeededCount of them (of all indexes without succeededIndexes).
+func matchSuccessPolicy(policy *batchv1.SuccessPolicy, completions int, succeeded intervals) (string, bool) {
+	if policy == nil || len(succeeded) == 0 {
+		return "", false
+	}
+	for i, rule := range policy.Rules {
+		matched := false
+		if rule.SucceededIndexes != nil {
+			want := parseIntervals(*rule.SucceededIndexes, completions)
+			if len(want) == 0 {
+				continue
+			}
+			have := overlap(want, succeeded)
+			matched = have == want.total() || rule.SucceededCount != nil && have >= int(*rule.SucceededCount)
+		} else if rule.SucceededCount != nil {
+			matched = succeeded.total() >= int(*rule.SucceededCount)
+		}
+		if matched {
+			return fmt.Sprintf("Matched rules at index %d", i), true
+		}
+	}
+	return "", false
+}
+
+// overlap counts the indexes in both interval lists.
+func overlap(a, b intervals) int {
+	n := 0
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		if o := min(a[i].last, b[j].last) - max(a[i].first, b[j].first) + 1; o > 0 {
+			n += o
+		}
+		if a[i].last < b[j].last {
+			i++
+		} else {
+			j++
+		}
+	}
+	return n
 }

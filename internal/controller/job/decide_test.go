@@ -311,7 +311,7 @@ func TestPodTemplate(t *testing.T) {
 	if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != "uid" || ref.Kind != "Job" {
 		t.Errorf("owner = %+v", ref)
 	}
-	if env := p.Spec.Containers[0].Env; len(env) != 1 || env[0].ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
+	if env := p.Spec.Containers[0].Env; len(env) != 1 || env[0].ValueFrom.FieldRef.FieldPath != "metadata.labels['batch.kubernetes.io/job-completion-index']" {
 		t.Errorf("env = %+v", env)
 	}
 	if env := p.Spec.Containers[1].Env; len(env) != 1 || env[0].Value != "mine" {

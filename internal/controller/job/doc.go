@@ -9,32 +9,47 @@
 //  2. creates pods from spec.template (generateName "<job>-", a controller reference, the
 //     tracking finalizer) up to min(parallelism, completions - succeeded), in slow-start
 //     batches, at most 500 per sync. In Indexed mode each pod gets the lowest pending
-//     completion index: annotation and label batch.kubernetes.io/job-completion-index,
-//     environment variable JOB_COMPLETION_INDEX (from the annotation), hostname
-//     "<job>-<index>" and generateName "<job>-<index>-"; surplus pods (duplicate, succeeded
-//     or out-of-range indexes) are deleted. After failures, creation waits 10s doubling per
-//     failure since the last success, capped at 6m (WithBackoff changes both). With
-//     podReplacementPolicy Failed (or a podFailurePolicy), terminating pods are replaced
-//     only once Failed;
+//     completion index (neither succeeded, failed, active nor, when only Failed pods are
+//     replaced, terminating): annotation and label batch.kubernetes.io/job-completion-index,
+//     environment variable JOB_COMPLETION_INDEX (from the label), hostname "<job>-<index>"
+//     and generateName "<job>-<index>-"; surplus pods (duplicate, succeeded or out-of-range
+//     indexes) are deleted. After failures, creation waits 10s doubling per failure since
+//     the last success, capped at 6m (WithBackoff changes both). With podReplacementPolicy
+//     Failed (or a podFailurePolicy), terminating pods are replaced only once Failed;
 //  3. counts terminated pods exactly once, as Kubernetes does: their UIDs go to
 //     status.uncountedTerminatedPods (succeeded indexes to status.completedIndexes), then
 //     their finalizers are removed, then they move to status.succeeded / status.failed.
-//     Pods being deleted without having succeeded count as failed;
+//     Pods being deleted without having succeeded count as failed. Index lists are written
+//     as Kubernetes writes them: "1,3-5", two adjacent indexes "7,8";
 //  4. finishes the Job: when failures exceed backoffLimit (reason BackoffLimitExceeded), the
 //     Job ran longer than activeDeadlineSeconds (DeadlineExceeded), or a FailJob rule of
 //     podFailurePolicy matched (PodFailurePolicy), it records the interim FailureTarget
 //     condition, deletes the active pods and, once nothing is uncounted or terminating, adds
 //     Failed. When enough pods succeeded it records SuccessCriteriaMet (reason
 //     CompletionsReached) and then Complete with completionTime. podFailurePolicy rules
-//     (onExitCodes, onPodConditions) with actions FailJob, Ignore (not counted) and Count
-//     are honoured; FailIndex and backoffLimitPerIndex, successPolicy and managedBy other
-//     than the default are not implemented (managedBy Jobs are left alone);
-//  5. while spec.suspend is set deletes the active pods (they are not counted as failed)
+//     (onExitCodes, onPodConditions) with actions FailJob, Ignore (not counted), Count and
+//     FailIndex are honoured. managedBy Jobs of another controller are left alone;
+//  5. backoffLimitPerIndex (Indexed Jobs): each new pod carries in the annotation
+//     batch.kubernetes.io/job-index-failure-count how often its index failed before
+//     (ignored failures in batch.kubernetes.io/job-index-ignored-failure-count), taken from
+//     the failed pod it replaces, whose counting is held back until the replacement exists.
+//     A failed pod whose count reached backoffLimitPerIndex, or that matched a FailIndex
+//     rule, fails its index for good: it goes to status.failedIndexes and is not retried.
+//     Each index backs off on its own (10s doubling per failure of the index). The Job fails
+//     with MaxFailedIndexesExceeded ("Job has exceeded the specified maximal number of
+//     failed indexes") once more than maxFailedIndexes indexes failed, or with
+//     FailedIndexes ("Job has failed indexes") once every index finished and some failed;
+//     the global backoffLimit defaults to no limit then;
+//  6. successPolicy (Indexed Jobs): once a rule is met (all its succeededIndexes, or
+//     succeededCount of them, or succeededCount indexes at all), records SuccessCriteriaMet
+//     with reason SuccessPolicy and message "Matched rules at index N", deletes the pods
+//     still running and, once they are gone, adds Complete with the same reason;
+//  7. while spec.suspend is set deletes the active pods (they are not counted as failed)
 //     and sets condition Suspended (JobSuspended); on resume sets it False (JobResumed) and
 //     restarts startTime;
-//  6. writes status (startTime, active, ready, terminating, counters, conditions) through
-//     /status when it changed;
-//  7. once finished with ttlSecondsAfterFinished, re-reads the Job and deletes it with
+//  8. writes status (startTime, active, ready, terminating, counters, completedIndexes,
+//     failedIndexes, conditions) through /status when it changed;
+//  9. once finished with ttlSecondsAfterFinished, re-reads the Job and deletes it with
 //     propagationPolicy Background (and a UID precondition) when the TTL has expired, or
 //     looks again then.
 //

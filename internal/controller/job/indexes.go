@@ -16,7 +16,8 @@ const unknownIndex = -1
 type interval struct{ first, last int }
 
 // intervals is a sorted list of disjoint, non-adjacent intervals, the representation of
-// status.completedIndexes ("1,3-5,7").
+// status.completedIndexes and status.failedIndexes ("1,3-5,7"; two adjacent indexes are
+// written "8,9").
 type intervals []interval
 
 // parseIntervals parses a completedIndexes string, dropping indexes >= completions and
@@ -51,11 +52,21 @@ func (iv intervals) with(idx []int) intervals {
 	if len(idx) == 0 {
 		return iv
 	}
-	all := make([]interval, 0, len(iv)+len(idx))
-	all = append(all, iv...)
-	for _, i := range idx {
-		all = append(all, interval{i, i})
+	more := make(intervals, len(idx))
+	for i, ix := range idx {
+		more[i] = interval{ix, ix}
 	}
+	return iv.merge(more)
+}
+
+// merge returns the union of both interval lists.
+func (iv intervals) merge(other intervals) intervals {
+	if len(other) == 0 {
+		return iv
+	}
+	all := make([]interval, 0, len(iv)+len(other))
+	all = append(all, iv...)
+	all = append(all, other...)
 	slices.SortFunc(all, func(a, b interval) int { return a.first - b.first })
 	var out intervals
 	for _, x := range all {
@@ -95,7 +106,11 @@ func (iv intervals) String() string {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.Itoa(x.first))
-		if x.last != x.first {
+		switch {
+		case x.last == x.first+1: // as Kubernetes writes it: "3,4", not "3-4"
+			b.WriteByte(',')
+			b.WriteString(strconv.Itoa(x.last))
+		case x.last > x.first:
 			b.WriteByte('-')
 			b.WriteString(strconv.Itoa(x.last))
 		}
@@ -123,18 +138,51 @@ func completionIndex(p *corev1.Pod) int {
 // validIndex reports whether i is an index of a Job with the given completions.
 func validIndex(i, completions int) bool { return i != unknownIndex && i < completions }
 
-// pendingIndexes returns up to n of the smallest indexes below completions that have
-// neither succeeded nor an active pod.
-func pendingIndexes(succeeded intervals, active []*corev1.Pod, completions, n int) []int {
+// pendingIndexes returns up to n of the smallest indexes below completions that are
+// neither in skip (succeeded, failed, or with a terminating pod) nor have an active pod.
+func pendingIndexes(skip intervals, active []*corev1.Pod, completions, n int) []int {
 	taken := map[int]bool{}
 	for _, p := range active {
 		taken[completionIndex(p)] = true
 	}
 	var out []int
 	for i := 0; i < completions && len(out) < n; i++ {
-		if !taken[i] && !succeeded.has(i) {
+		if !taken[i] && !skip.has(i) {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// indexesOf returns the valid completion indexes of the pods.
+func indexesOf(pods []*corev1.Pod, completions int) []int {
+	var out []int
+	for _, p := range pods {
+		if ix := completionIndex(p); validIndex(ix, completions) {
+			out = append(out, ix)
+		}
+	}
+	return out
+}
+
+// parseCount parses a failure count annotation; anything but an int32 >= 0 is 0, as
+// Kubernetes reads it.
+func parseCount(v string) int32 {
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return int32(n)
+}
+
+// indexFailureCount is the pod's batch.kubernetes.io/job-index-failure-count: how many
+// earlier pods of its index failed (counting against backoffLimitPerIndex).
+func indexFailureCount(p *corev1.Pod) int32 {
+	return parseCount(p.Annotations[batchv1.JobIndexFailureCountAnnotation])
+}
+
+// indexIgnoredFailureCount is the pod's batch.kubernetes.io/job-index-ignored-failure-count:
+// how many earlier pods of its index failed matching an Ignore rule.
+func indexIgnoredFailureCount(p *corev1.Pod) int32 {
+	return parseCount(p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation])
 }

@@ -217,3 +217,124 @@ func TestFinishedJobDeletedAfterTTL(t *testing.T) {
 		return apierrors.IsNotFound(err), err
 	})
 }
+
+func TestIndexedJobBackoffLimitPerIndex(t *testing.T) {
+	client := startCluster(t)
+	ctx := context.Background()
+	j := newJob("perindex")
+	j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](4), ptr.To[int32](4)
+	j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	j.Spec.BackoffLimitPerIndex = ptr.To[int32](1)
+	j.Spec.Template.Annotations = map[string]string{simnode.AnnotationFailIndexes: "1"}
+	if _, err := client.BatchV1().Jobs("default").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, client, "perindex", batchv1.JobFailed)
+	if c := condition(got, batchv1.JobFailed); c.Reason != batchv1.JobReasonFailedIndexes || c.Message != "Job has failed indexes" {
+		t.Errorf("Failed condition = %+v", c)
+	}
+	if ft := condition(got, batchv1.JobFailureTarget); ft == nil || ft.Reason != batchv1.JobReasonFailedIndexes {
+		t.Errorf("FailureTarget condition = %+v", ft)
+	}
+	st := got.Status
+	if ptr.Deref(st.FailedIndexes, "<nil>") != "1" || st.CompletedIndexes != "0,2,3" || st.Succeeded != 3 || st.Failed != 2 || st.Active != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	// Index 1 ran twice (backoffLimitPerIndex 1), counting its failures in an annotation.
+	pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-completion-index=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]bool{}
+	for _, p := range pods.Items {
+		counts[p.Annotations[batchv1.JobIndexFailureCountAnnotation]] = true
+	}
+	if len(pods.Items) != 2 || !counts["0"] || !counts["1"] {
+		t.Errorf("index 1 pods: %d, failure counts %v", len(pods.Items), counts)
+	}
+}
+
+func TestIndexedJobMaxFailedIndexes(t *testing.T) {
+	client := startCluster(t)
+	j := newJob("maxfailed")
+	j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](6), ptr.To[int32](2)
+	j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	j.Spec.BackoffLimitPerIndex, j.Spec.MaxFailedIndexes = ptr.To[int32](0), ptr.To[int32](1)
+	j.Spec.Template.Annotations = map[string]string{simnode.AnnotationFailIndexes: "0-1"}
+	if _, err := client.BatchV1().Jobs("default").Create(context.Background(), j, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, client, "maxfailed", batchv1.JobFailed)
+	if c := condition(got, batchv1.JobFailed); c.Reason != batchv1.JobReasonMaxFailedIndexesExceeded ||
+		c.Message != "Job has exceeded the specified maximal number of failed indexes" {
+		t.Errorf("Failed condition = %+v", c)
+	}
+	// Index 2, if it ran, was stopped with the Job: as with Kubernetes, its failed pod
+	// fails the index too (backoffLimitPerIndex 0).
+	if fi := ptr.Deref(got.Status.FailedIndexes, ""); (fi != "0,1" && fi != "0-2") || got.Status.Active != 0 {
+		t.Errorf("failedIndexes %q, status = %+v", fi, got.Status)
+	}
+}
+
+func TestIndexedJobFailIndexRule(t *testing.T) {
+	client := startCluster(t)
+	j := newJob("failindex")
+	j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](3), ptr.To[int32](3)
+	j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	j.Spec.BackoffLimitPerIndex = ptr.To[int32](5)
+	j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:      batchv1.PodFailurePolicyActionFailIndex,
+		OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42}},
+	}}}
+	j.Spec.Template.Annotations = map[string]string{simnode.AnnotationFailIndexes: "2", simnode.AnnotationExitCode: "42"}
+	if _, err := client.BatchV1().Jobs("default").Create(context.Background(), j, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, client, "failindex", batchv1.JobFailed)
+	// The FailIndex rule fails index 2 at once, despite backoffLimitPerIndex 5.
+	if c := condition(got, batchv1.JobFailed); c.Reason != batchv1.JobReasonFailedIndexes {
+		t.Errorf("Failed condition = %+v", c)
+	}
+	if ptr.Deref(got.Status.FailedIndexes, "") != "2" || got.Status.CompletedIndexes != "0,1" || got.Status.Failed != 1 {
+		t.Errorf("status = %+v", got.Status)
+	}
+}
+
+func TestIndexedJobSuccessPolicy(t *testing.T) {
+	client := startCluster(t)
+	ctx := context.Background()
+	j := newJob("leader")
+	j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](3), ptr.To[int32](3)
+	j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+	j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededIndexes: ptr.To("0")}}}
+	// Index 0 (the leader) finishes at once; the workers would run for an hour.
+	j.Spec.Template.Annotations = map[string]string{simnode.AnnotationRunSeconds: "3600"}
+	if _, err := client.BatchV1().Jobs("default").Create(ctx, j, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Make index 0 succeed: give its pod a terminal status, as its kubelet would.
+	testutil.Poll(t, 30*time.Second, "index 0 succeeded", func() (bool, error) {
+		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-completion-index=0"})
+		if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.Phase != corev1.PodRunning {
+			return false, err
+		}
+		p := pods.Items[0]
+		p.Status.Phase = corev1.PodSucceeded
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: metav1.Now()},
+		}}}
+		_, err = client.CoreV1().Pods("default").UpdateStatus(ctx, &p, metav1.UpdateOptions{})
+		return err == nil, err
+	})
+	got := waitCondition(t, client, "leader", batchv1.JobComplete)
+	sc := condition(got, batchv1.JobSuccessCriteriaMet)
+	if sc == nil || sc.Reason != batchv1.JobReasonSuccessPolicy || sc.Message != "Matched rules at index 0" {
+		t.Errorf("SuccessCriteriaMet condition = %+v", sc)
+	}
+	if c := condition(got, batchv1.JobComplete); c.Reason != batchv1.JobReasonSuccessPolicy || c.Message != "Matched rules at index 0" {
+		t.Errorf("Complete condition = %+v", c)
+	}
+	if got.Status.CompletedIndexes != "0" || got.Status.Succeeded != 1 || got.Status.Active != 0 || ptr.Deref(got.Status.Terminating, -1) != 0 {
+		t.Errorf("status = %+v", got.Status)
+	}
+}

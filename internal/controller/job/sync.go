@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,10 @@ type syncState struct {
 	// For Indexed Jobs: the completed indexes in status, and with the succeeded pods not
 	// yet counted.
 	prevSucceededIndexes, succeededIndexes intervals
+	// For Indexed Jobs with backoffLimitPerIndex: the failed indexes (status and new), and
+	// per index the failed pod awaiting its replacement (see podsAwaitingReplacement).
+	failedIndexes *intervals
+	awaiting      map[int]*corev1.Pod
 	// finished is the condition the Job is heading to (SuccessCriteriaMet, FailureTarget,
 	// or, when the interim one is already recorded, Complete/Failed), or nil.
 	finished *batchv1.JobCondition
@@ -144,14 +149,31 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if isIndexed(job) {
 		completions := int(*job.Spec.Completions)
 		st.prevSucceededIndexes = parseIntervals(job.Status.CompletedIndexes, completions)
+		// An index failed for good stays failed, even if a pod of it succeeds later.
+		prevFailed := parseIntervals(ptr.Deref(job.Status.FailedIndexes, ""), completions)
 		var idx []int
 		for _, p := range pods {
-			if ix := completionIndex(p); p.Status.Phase == corev1.PodSucceeded && validIndex(ix, completions) && hasTrackingFinalizer(p) {
+			if ix := completionIndex(p); p.Status.Phase == corev1.PodSucceeded && validIndex(ix, completions) && hasTrackingFinalizer(p) && !prevFailed.has(ix) {
 				idx = append(idx, ix)
 			}
 		}
 		st.succeededIndexes = st.prevSucceededIndexes.with(idx)
 		st.succeeded = int32(st.succeededIndexes.total())
+		if hasBackoffLimitPerIndex(job) {
+			failed := failedIndexes(job, pods, st.succeededIndexes)
+			st.failedIndexes = &failed
+			if st.finished == nil {
+				if reason, msg, ok := failedIndexesOutcome(job, failed, st.succeededIndexes); ok {
+					st.finished = ptr.To(newCondition(batchv1.JobFailureTarget, corev1.ConditionTrue, reason, msg, now))
+				}
+			}
+			st.awaiting = podsAwaitingReplacement(job, pods, st.active, st.succeededIndexes, failed, st.rmPending)
+		}
+		if st.finished == nil {
+			if msg, ok := matchSuccessPolicy(job.Spec.SuccessPolicy, completions, st.succeededIndexes); ok {
+				st.finished = ptr.To(newCondition(batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, batchv1.JobReasonSuccessPolicy, msg, now))
+			}
+		}
 	}
 
 	active := int32(len(st.active))
@@ -276,16 +298,41 @@ func (c *Controller) manageJob(ctx context.Context, key string, st *syncState) (
 	if diff <= 0 {
 		return active, nil
 	}
-	failures, lastFailure := failuresSinceSuccess(job, st.pods)
-	if wait := backoffDelay(failures, lastFailure, c.clock.Now(), c.backoffBase, c.backoffMax); wait > 0 {
-		logger.V(4).Info("Waiting for pod failure backoff", "job", key, "delay", wait)
-		c.queue.AddAfter(key, wait)
-		return active, nil
+	perIndex := hasBackoffLimitPerIndex(job)
+	if !perIndex {
+		failures, lastFailure := failuresSinceSuccess(job, st.pods)
+		if wait := backoffDelay(failures, lastFailure, c.clock.Now(), c.backoffBase, c.backoffMax); wait > 0 {
+			logger.V(4).Info("Waiting for pod failure backoff", "job", key, "delay", wait)
+			c.queue.AddAfter(key, wait)
+			return active, nil
+		}
 	}
 	diff = min(diff, maxPodCreateDeletePerSync)
 	indexes := make([]int, diff)
 	if isIndexed(job) {
-		indexes = pendingIndexes(st.succeededIndexes, st.active, int(*job.Spec.Completions), diff)
+		completions := int(*job.Spec.Completions)
+		skip := st.succeededIndexes
+		if st.failedIndexes != nil {
+			skip = skip.merge(*st.failedIndexes)
+		}
+		if onlyReplaceFailedPods(job) {
+			var terminatingPods []*corev1.Pod
+			for _, p := range st.pods {
+				if isPodTerminating(p) {
+					terminatingPods = append(terminatingPods, p)
+				}
+			}
+			skip = skip.with(indexesOf(terminatingPods, completions))
+		}
+		indexes = pendingIndexes(skip, st.active, completions, diff)
+		if perIndex {
+			var wait time.Duration
+			if indexes, wait = readyIndexes(indexes, st.awaiting, c.clock.Now(), c.backoffBase, c.backoffMax); wait > 0 {
+				logger.V(4).Info("Waiting for pod failure backoff of the indexes", "job", key, "delay", wait)
+				c.queue.AddAfter(key, wait)
+				return active, nil
+			}
+		}
 		diff = len(indexes)
 	} else {
 		for i := range indexes {
@@ -296,7 +343,13 @@ func (c *Controller) manageJob(ctx context.Context, key string, st *syncState) (
 		return active, nil
 	}
 	c.expectations.ExpectCreations(key, diff)
-	created, err := slowStart(indexes, func(ix int) error { return c.createPod(ctx, job, ix) })
+	created, err := slowStart(indexes, func(ix int) error {
+		pod := podTemplate(job, ix)
+		if perIndex {
+			setIndexFailureCounts(pod, job, st.awaiting[ix])
+		}
+		return c.createPod(ctx, job, pod)
+	})
 	for range diff - created {
 		c.expectations.CreationObserved(key)
 	}
@@ -334,8 +387,7 @@ func slowStart(items []int, fn func(int) error) (int, error) {
 	return int(ok.Load()), nil
 }
 
-func (c *Controller) createPod(ctx context.Context, job *batchv1.Job, index int) error {
-	pod := podTemplate(job, index)
+func (c *Controller) createPod(ctx context.Context, job *batchv1.Job, pod *corev1.Pod) error {
 	created, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
@@ -482,12 +534,17 @@ func (c *Controller) trackStatus(ctx context.Context, key string, st *syncState,
 		if !(jobDeleting || st.finished != nil || p.Status.Phase == corev1.PodSucceeded || failed) {
 			continue
 		}
+		if failed && !jobDeleting && st.finished == nil && p.Status.Phase != corev1.PodSucceeded {
+			if w, ok := st.awaiting[completionIndex(p)]; ok && w.UID == p.UID {
+				continue // its replacement takes the failure count from it: keep it until then
+			}
+		}
 		toRelease = append(toRelease, p)
 		ix := completionIndex(p)
 		switch {
 		case p.Status.Phase == corev1.PodSucceeded && !seenFail.Has(p.UID):
 			if indexed {
-				if validIndex(ix, completions) && !st.prevSucceededIndexes.has(ix) {
+				if st.succeededIndexes.has(ix) && !st.prevSucceededIndexes.has(ix) {
 					newIndexes = append(newIndexes, ix)
 					needsFlush = true
 				}
@@ -518,6 +575,14 @@ func (c *Controller) trackStatus(ctx context.Context, key string, st *syncState,
 			needsFlush = true
 		}
 		job.Status.Succeeded = int32(st.succeededIndexes.total())
+		var failedStr *string
+		if st.failedIndexes != nil {
+			failedStr = ptr.To(st.failedIndexes.String())
+		}
+		if !ptr.Equal(job.Status.FailedIndexes, failedStr) {
+			job.Status.FailedIndexes = failedStr
+			needsFlush = true
+		}
 	}
 	now := c.clock.Now()
 	if f := st.finished; f != nil {

@@ -22,7 +22,7 @@ import (
 // nodeFlags are the node agent's flags, shared by `server` and `agent`.
 type nodeFlags struct {
 	name, ip, runtimeEndpoint, cniConfDir, bridge, clusterDNS, clusterDomain string
-	serviceCIDR, clusterCIDR                                                 string
+	serviceCIDR, clusterCIDR, overlay                                        string
 	noAddons, noNetworkPolicy                                                bool
 	kubeletPort                                                              int
 	insecureRegistries                                                       []string
@@ -40,6 +40,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host:port the embedded containerd may pull from over plain HTTP (repeatable)")
 	fl.BoolVar(&f.noAddons, "disable-network-addons", false, "run no service proxy, network policy controller, cluster DNS, ingress or load-balancer announcer on this node")
+	fl.StringVar(&f.overlay, "overlay", agent.OverlayVXLAN, "how pods reach pods of other nodes: vxlan (a VXLAN device, as flannel's default backend) or none (only this node's bridge, or another network plugin)")
 	fl.BoolVar(&f.noNetworkPolicy, "disable-network-policy", false, "do not enforce NetworkPolicies on this node (leave them to another controller)")
 	if cmd.Name() == "agent" {
 		fl.StringVar(&f.serviceCIDR, "service-cluster-ip-range", "10.96.0.0/12", "the cluster's Service range (kube-dns is its 10th address)")
@@ -52,7 +53,10 @@ func (f *nodeFlags) config() (agent.Config, error) {
 		NodeName: f.name, ContainerRuntimeEndpoint: f.runtimeEndpoint, CNIConfDir: f.cniConfDir,
 		Bridge: f.bridge, KubeletPort: f.kubeletPort, ClusterDomain: f.clusterDomain,
 		InsecureRegistries: f.insecureRegistries, DisableNetworkAddons: f.noAddons,
-		DisableNetworkPolicy: f.noNetworkPolicy,
+		DisableNetworkPolicy: f.noNetworkPolicy, Overlay: f.overlay,
+	}
+	if f.overlay != agent.OverlayVXLAN && f.overlay != agent.OverlayNone {
+		return cfg, fmt.Errorf("--overlay: %q is not %s or %s", f.overlay, agent.OverlayVXLAN, agent.OverlayNone)
 	}
 	for flag, dst := range map[string]**net.IPNet{f.serviceCIDR: &cfg.ServiceCIDR, f.clusterCIDR: &cfg.ClusterCIDR} {
 		if flag == "" {

@@ -31,6 +31,7 @@ import (
 	"github.com/kijabi/kijabi/internal/kubelet/volume"
 	"github.com/kijabi/kijabi/internal/network/cni"
 	"github.com/kijabi/kijabi/internal/network/netpol"
+	"github.com/kijabi/kijabi/internal/network/overlay"
 )
 
 // ErrNoRuntime is returned (wrapped) when there is no container runtime to run pods on.
@@ -81,6 +82,10 @@ type Config struct {
 	// DisableNetworkAddons runs no service proxy, network policy controller, DNS,
 	// ingress or load-balancer announcer on this node.
 	DisableNetworkAddons bool
+	// Overlay is how this node's pods reach other nodes' pods: OverlayVXLAN (the
+	// default, "") or OverlayNone (pods reach only their own node's pods, or another
+	// network plugin connects nodes).
+	Overlay string
 	// DisableNetworkPolicy runs no network policy controller: NetworkPolicies are
 	// stored but not enforced on this node (for another controller to enforce them).
 	DisableNetworkPolicy bool
@@ -101,6 +106,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log = log.With("component", "agent")
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
+	}
+	if cfg.Overlay != "" && cfg.Overlay != OverlayVXLAN && cfg.Overlay != OverlayNone {
+		return fmt.Errorf("agent: unknown overlay %q (want %s or %s)", cfg.Overlay, OverlayVXLAN, OverlayNone)
 	}
 	dir := filepath.Join(cfg.DataDir, "agent")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -169,6 +177,11 @@ func Run(ctx context.Context, cfg Config) error {
 	nw := &addons{cfg: cfg, client: client, informers: shared, log: log}
 	defer nw.wait()
 	nw.start(ctx)
+	// Pods' packets to other nodes carry VXLAN's 50 bytes: their MTU leaves room.
+	podMTU := 0
+	if nw.startOverlay(ctx) {
+		podMTU = overlay.PodMTU(cfg.NodeIP)
+	}
 	eventClient, err := kubernetes.NewForConfig(rest.CopyConfig(rc))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -200,7 +213,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			if err := configureNetwork(ctx, rt, cniDir, cni.Config{
 				NetworkName: cni.DefaultNetworkName, Bridge: bridge, PodCIDR: podCIDR,
-				IPAMDataDir: filepath.Join(dir, "cni", "networks"), NoMasquerade: true,
+				IPAMDataDir: filepath.Join(dir, "cni", "networks"), NoMasquerade: true, MTU: podMTU,
 			}); err != nil {
 				return err
 			}

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
-	"runtime"
-	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,6 +15,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // Defaults for Config.
@@ -61,10 +59,7 @@ type Controller struct {
 
 	pods, namespaces, policies cache.Indexer
 
-	mu       sync.Mutex
-	needFull bool
-	kick     chan struct{}
-	synced   chan struct{} // closed after the first successful sync
+	loop *nft.SyncLoop
 }
 
 // New checks the configuration and returns a Controller; Run starts it.
@@ -87,24 +82,16 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	log := cfg.Log.With("table", cfg.TableName)
 	return &Controller{
-		cfg:      cfg,
-		log:      cfg.Log.With("table", cfg.TableName),
-		needFull: true,
-		kick:     make(chan struct{}, 1),
-		synced:   make(chan struct{}),
+		cfg:  cfg,
+		log:  log,
+		loop: nft.NewSyncLoop(cfg.MinSyncInterval, cfg.FullSyncInterval, log),
 	}, nil
 }
 
 // Synced is closed once the rules were first written.
-func (c *Controller) Synced() <-chan struct{} { return c.synced }
-
-func (c *Controller) poke() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Synced() <-chan struct{} { return c.loop.Synced() }
 
 // slimPod is the pod informer's transform: it keeps only what policies read (labels,
 // node, addresses, phase, named ports), so that watching every pod of the cluster
@@ -164,31 +151,27 @@ func policyChanged(oldObj, newObj any) bool {
 
 func (c *Controller) handler(changed func(o, n any) bool) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { c.poke() },
+		AddFunc: func(any) { c.loop.Poke() },
 		UpdateFunc: func(o, n any) {
 			if changed(o, n) {
-				c.poke()
+				c.loop.Poke()
 			}
 		},
-		DeleteFunc: func(any) { c.poke() },
+		DeleteFunc: func(any) { c.loop.Poke() },
 	}
 }
 
 // Run watches the API and keeps the rules in sync until ctx ends; then it removes its
 // table and returns. It returns an error if it cannot start.
 func (c *Controller) Run(ctx context.Context) error {
-	nsFD := -1
-	if c.cfg.NetNS != "" {
-		fd, err := unix.Open(c.cfg.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("netpol: open network namespace %s: %w", c.cfg.NetNS, err)
-		}
-		nsFD = fd
-		defer func() { _ = unix.Close(fd) }()
+	nsFD, closeNS, err := nft.OpenNetNS(c.cfg.NetNS)
+	if err != nil {
+		return fmt.Errorf("netpol: %w", err)
 	}
+	defer closeNS()
 	// Pods on one bridge talk through it without being routed: only with br_netfilter
 	// calling the IP hooks does the forward chain see their packets.
-	if err := inNetNS(nsFD, func() error { return os.WriteFile(bridgeNFSysctl, []byte("1"), 0o644) }); err != nil {
+	if err := nft.WriteSysctl(nsFD, bridgeNFSysctl, "1"); err != nil {
 		c.log.Warn("br_netfilter is not loaded (modprobe br_netfilter): traffic between pods of this node is not filtered", "err", err)
 	}
 	prog, err := newProgrammer(c.cfg.TableName, nsFD)
@@ -234,7 +217,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("network policy controller started", "node", c.cfg.NodeName)
 
-	prog = c.loop(ctx, prog)
+	c.loop.Run(ctx, func(full, _ bool) error {
+		var err error
+		prog, err = c.sync(prog, full)
+		return err
+	})
 
 	stopInformers()
 	if err := prog.deleteTable(); err != nil {
@@ -245,72 +232,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// loop syncs on every change, at most once per MinSyncInterval, until ctx ends; it
-// returns the programmer in use (a failed one is replaced).
-func (c *Controller) loop(ctx context.Context, prog *programmer) *programmer {
-	fullTimer := time.NewTimer(c.cfg.FullSyncInterval)
-	defer fullTimer.Stop()
-	var retry *time.Timer
-	defer func() {
-		if retry != nil {
-			retry.Stop()
+// sync writes the rules the caches call for; it returns the programmer to use next (a
+// failed one is replaced, as its connection may hold part of the failed batch).
+func (c *Controller) sync(prog *programmer, full bool) (*programmer, error) {
+	start := time.Now()
+	rs := Build(c.cfg.TableName, c.model())
+	if err := prog.apply(rs, full); err != nil {
+		if fresh, perr := newProgrammer(c.cfg.TableName, prog.netnsFD()); perr == nil {
+			_ = prog.close()
+			prog = fresh
 		}
-	}()
-	first := true
-	var last time.Time
-	backoff := c.cfg.MinSyncInterval
-	c.poke()
-	for {
-		select {
-		case <-ctx.Done():
-			return prog
-		case <-c.kick:
-		case <-fullTimer.C:
-			c.mu.Lock()
-			c.needFull = true
-			c.mu.Unlock()
-		}
-		if wait := time.Until(last.Add(c.cfg.MinSyncInterval)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return prog
-			case <-t.C:
-			}
-		}
-		c.mu.Lock()
-		full := c.needFull
-		c.needFull = false
-		c.mu.Unlock()
-		start := time.Now()
-		rs := Build(c.cfg.TableName, c.model())
-		err := prog.apply(rs, full)
-		last = time.Now()
-		if err != nil {
-			c.log.Error("sync failed; retrying with a full sync", "err", err, "in", backoff)
-			c.mu.Lock()
-			c.needFull = true
-			c.mu.Unlock()
-			// The connection may hold part of the failed batch: start a new one.
-			if fresh, perr := newProgrammer(c.cfg.TableName, prog.netnsFD()); perr == nil {
-				_ = prog.close()
-				prog = fresh
-			}
-			retry = time.AfterFunc(backoff, c.poke)
-			backoff = min(backoff*2, 30*time.Second)
-			continue
-		}
-		backoff = c.cfg.MinSyncInterval
-		if full {
-			fullTimer.Reset(c.cfg.FullSyncInterval)
-		}
-		c.log.Debug("synced", "full", full, "chains", len(rs.Chains), "sets", len(rs.Sets), "took", time.Since(start))
-		if first {
-			first = false
-			close(c.synced)
-		}
+		return prog, err
 	}
+	c.log.Debug("synced", "full", full, "chains", len(rs.Chains), "sets", len(rs.Sets), "took", time.Since(start))
+	return prog, nil
 }
 
 // model computes the policy model from the informers' caches.
@@ -331,34 +266,4 @@ func listOf[T any](idx cache.Indexer) []T {
 		}
 	}
 	return out
-}
-
-// inNetNS runs fn on a thread in the network namespace nsFD (the current one when
-// nsFD < 0): /proc/sys/net shows the namespace of the thread that opens it.
-func inNetNS(nsFD int, fn func() error) error {
-	if nsFD < 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("current network namespace: %w", err)
-			return
-		}
-		defer func() { _ = unix.Close(orig) }()
-		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread() // otherwise the thread ends with the goroutine
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }

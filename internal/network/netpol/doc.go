@@ -43,6 +43,10 @@
 // changes elements, not rules; an egress named port becomes a set (dests-…) of
 // `address . protocol . port` of the pods it names a port of.
 //
+// Protocols, verdicts, chains, the statements the controller shares with the service
+// proxy and the loop that batches changes into syncs are in package nft
+// (internal/network/nft); the two components do not import each other.
+//
 // # Where the rules hook, and why
 //
 // Only the forward hook is used, at the filter priority. Forwarding happens after

@@ -12,41 +12,21 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	netutils "k8s.io/utils/net"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
-// Proto is an IP protocol number a policy port can name.
-type Proto uint8
-
-// The protocols of NetworkPolicy ports.
-const (
-	ProtoTCP  Proto = 6
-	ProtoUDP  Proto = 17
-	ProtoSCTP Proto = 132
-)
-
-func (p Proto) String() string {
-	switch p {
-	case ProtoTCP:
-		return "tcp"
-	case ProtoUDP:
-		return "udp"
-	case ProtoSCTP:
-		return "sctp"
-	}
-	return strconv.Itoa(int(p))
-}
-
-func protoOf(p *v1.Protocol) (Proto, bool) {
+func protoOf(p *v1.Protocol) (nft.Proto, bool) {
 	if p == nil {
-		return ProtoTCP, true // the API's default
+		return nft.ProtoTCP, true // the API's default
 	}
 	switch *p {
 	case v1.ProtocolTCP:
-		return ProtoTCP, true
+		return nft.ProtoTCP, true
 	case v1.ProtocolUDP:
-		return ProtoUDP, true
+		return nft.ProtoUDP, true
 	case v1.ProtocolSCTP:
-		return ProtoSCTP, true
+		return nft.ProtoSCTP, true
 	}
 	return 0, false
 }
@@ -54,11 +34,11 @@ func protoOf(p *v1.Protocol) (Proto, bool) {
 // PortRange is a protocol and a range of destination ports; First == 0 means every
 // port of the protocol.
 type PortRange struct {
-	Proto       Proto
+	Proto       nft.Proto
 	First, Last uint16
 }
 
-func (r PortRange) matches(proto Proto, port uint16) bool {
+func (r PortRange) matches(proto nft.Proto, port uint16) bool {
 	return r.Proto == proto && (r.First == 0 || (port >= r.First && port <= r.Last))
 }
 
@@ -85,7 +65,7 @@ func (b IPBlock) Contains(a netip.Addr) bool {
 // on one of the pods it may reach.
 type Dest struct {
 	Addr  netip.Addr
-	Proto Proto
+	Proto nft.Proto
 	Port  uint16
 }
 
@@ -143,7 +123,7 @@ func (r *PolicyRule) peerMatches(a netip.Addr) bool {
 
 // matches reports whether a connection with the given peer, protocol and destination
 // port (and, for egress, destination address) is allowed by the rule.
-func (r *PolicyRule) matches(peer netip.Addr, proto Proto, port uint16) bool {
+func (r *PolicyRule) matches(peer netip.Addr, proto nft.Proto, port uint16) bool {
 	if r.peerMatches(peer) {
 		if r.AnyPort {
 			return true
@@ -170,7 +150,7 @@ type Direction struct {
 	Rules    []PolicyRule
 }
 
-func (d *Direction) allows(peer netip.Addr, proto Proto, port uint16) bool {
+func (d *Direction) allows(peer netip.Addr, proto nft.Proto, port uint16) bool {
 	for i := range d.Rules {
 		if d.Rules[i].matches(peer, proto, port) {
 			return true
@@ -207,7 +187,7 @@ func (m *Model) Pod(namespace, name string) *PodRules {
 // allowed: the egress rules of src and the ingress rules of dst must both allow it when
 // they are this node's isolated pods. A pod may always reach itself (through a Service).
 // Traffic the node itself sends or receives is not forwarded, and always allowed.
-func (m *Model) Allowed(src, dst netip.Addr, proto Proto, port uint16) bool {
+func (m *Model) Allowed(src, dst netip.Addr, proto nft.Proto, port uint16) bool {
 	if src == dst {
 		return true
 	}
@@ -254,11 +234,11 @@ func usable(p *v1.Pod) (podEntry, bool) {
 
 // namedPort resolves a named port on a pod: the container port of that name and
 // protocol (names are unique within a pod).
-func namedPort(p *v1.Pod, name string, proto Proto) (uint16, bool) {
+func namedPort(p *v1.Pod, name string, proto nft.Proto) (uint16, bool) {
 	find := func(cs []v1.Container) (uint16, bool) {
 		for _, c := range cs {
 			for _, cp := range c.Ports {
-				pr, ok := ProtoTCP, true // the API's default
+				pr, ok := nft.ProtoTCP, true // the API's default
 				if cp.Protocol != "" {
 					pr, ok = protoOf(&cp.Protocol)
 				}
@@ -325,7 +305,7 @@ func policyTypes(np *networkingv1.NetworkPolicy) (ingress, egress bool) {
 }
 
 type namedSpec struct {
-	proto Proto
+	proto nft.Proto
 	name  string
 	index int // in the rule's ports
 }

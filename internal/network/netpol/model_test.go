@@ -8,6 +8,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // Addresses of the world's pods, and of hosts outside the cluster.
@@ -27,17 +29,17 @@ const (
 
 type conn struct {
 	src, dst string
-	proto    Proto
+	proto    nft.Proto
 	port     uint16
 	want     bool
 }
 
 func tcpConn(src, dst string, port uint16, want bool) conn {
-	return conn{src: src, dst: dst, proto: ProtoTCP, port: port, want: want}
+	return conn{src: src, dst: dst, proto: nft.ProtoTCP, port: port, want: want}
 }
 
 func udpConn(src, dst string, port uint16, want bool) conn {
-	return conn{src: src, dst: dst, proto: ProtoUDP, port: port, want: want}
+	return conn{src: src, dst: dst, proto: nft.ProtoUDP, port: port, want: want}
 }
 
 func TestModelConnections(t *testing.T) {
@@ -140,8 +142,8 @@ func TestModelConnections(t *testing.T) {
 			conns: []conn{
 				tcpConn(client, web, 8080, true), tcpConn(client, web, 80, false), udpConn(client, web, 8080, true),
 				tcpConn(client, web, 9000, true), tcpConn(client, web, 9010, true), tcpConn(client, web, 9011, false), tcpConn(client, web, 8999, false),
-				udpConn(ext, web, 1, true), {src: client, dst: web, proto: ProtoSCTP, port: 7777, want: true},
-				{src: client, dst: web, proto: ProtoSCTP, port: 7778, want: false},
+				udpConn(ext, web, 1, true), {src: client, dst: web, proto: nft.ProtoSCTP, port: 7777, want: true},
+				{src: client, dst: web, proto: nft.ProtoSCTP, port: 7778, want: false},
 			},
 		},
 		{
@@ -287,7 +289,7 @@ func TestModelRules(t *testing.T) {
 	if len(r.Blocks) != 1 || r.Blocks[0].CIDR != wantBlock.CIDR || !slices.Equal(r.Blocks[0].Except, wantBlock.Except) {
 		t.Errorf("blocks = %+v, want %+v", r.Blocks, wantBlock)
 	}
-	if want := []PortRange{{Proto: ProtoTCP, First: 8080, Last: 8080}}; !slices.Equal(r.Ports, want) {
+	if want := []PortRange{{Proto: nft.ProtoTCP, First: 8080, Last: 8080}}; !slices.Equal(r.Ports, want) {
 		t.Errorf("ports = %v, want %v", r.Ports, want)
 	}
 	// An IPv6 block matches no IPv4 traffic: the rule allows nothing.
@@ -295,7 +297,7 @@ func TestModelRules(t *testing.T) {
 	if d == nil || d.Egress == nil || len(d.Egress.Rules) != 1 || len(d.Egress.Rules[0].Blocks) != 0 {
 		t.Fatalf("prod/db: %+v", d)
 	}
-	if m.Allowed(netip.MustParseAddr(db), netip.MustParseAddr(extFar), ProtoTCP, 80) {
+	if m.Allowed(netip.MustParseAddr(db), netip.MustParseAddr(extFar), nft.ProtoTCP, 80) {
 		t.Error("an IPv6 ipBlock allowed IPv4 traffic")
 	}
 	// Pods without an address yet, of other nodes, host-network or finished: not here.
@@ -310,7 +312,7 @@ func TestModelUpdates(t *testing.T) {
 	pods, namespaces := world()
 	pol := []*networkingv1.NetworkPolicy{mkPolicy("prod", "web", lbl("app", "web"), ingressOnly, allowFrom(peers(nsPodPeer(lbl("team", "b"), nil))))}
 	allowed := func(pods []*v1.Pod, namespaces []*v1.Namespace, pol []*networkingv1.NetworkPolicy, src string) bool {
-		return Compute(testNode, pods, namespaces, pol).Allowed(netip.MustParseAddr(src), netip.MustParseAddr(web), ProtoTCP, 8080)
+		return Compute(testNode, pods, namespaces, pol).Allowed(netip.MustParseAddr(src), netip.MustParseAddr(web), nft.ProtoTCP, 8080)
 	}
 	if allowed(pods, namespaces, pol, client) || !allowed(pods, namespaces, pol, devClient) {
 		t.Fatal("initial state")

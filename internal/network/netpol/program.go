@@ -5,14 +5,9 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
-
-// elementsPerMessage bounds the elements of one netlink message (attributes are
-// limited to 64 KiB).
-const elementsPerMessage = 128
-
-var typeAddrProtoPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 
 // programmer writes Rulesets into the kernel through netlink, each change in one
 // transaction, and remembers what it wrote so that the next change is a difference.
@@ -50,22 +45,9 @@ func (p *programmer) deleteTable() error {
 	return nil
 }
 
-func (p *programmer) chain(c *Chain) *nftables.Chain {
-	nc := &nftables.Chain{Table: p.table, Name: c.Name}
-	if c.Hook != nil {
-		nc.Type = nftables.ChainTypeFilter
-		nc.Hooknum = nftables.ChainHookForward
-		nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(c.Hook.Priority))
-		accept := nftables.ChainPolicyAccept
-		nc.Policy = &accept
-	}
-	return nc
-}
-
 func (p *programmer) set(s *Set) *nftables.Set {
-	ns := &nftables.Set{Table: p.table, Name: s.Name, KeyType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.BigEndian}
-	if s.Key == KeyAddrProtoPort {
-		ns.KeyType = typeAddrProtoPort
+	ns := &nftables.Set{Table: p.table, Name: s.Name, KeyType: s.Key.Type(), KeyByteOrder: binaryutil.BigEndian}
+	if s.Key == nft.KeyAddrProtoPort {
 		ns.Concatenation = true
 	}
 	if s.Map {
@@ -76,51 +58,20 @@ func (p *programmer) set(s *Set) *nftables.Set {
 }
 
 func (e Element) nf() nftables.SetElement {
-	a := e.Addr.As4()
-	key := a[:]
-	if e.Port != 0 {
-		// Each field of a concatenation takes a 4-byte register.
-		key = append(key, byte(e.Proto), 0, 0, 0, byte(e.Port>>8), byte(e.Port), 0, 0)
-	}
-	se := nftables.SetElement{Key: key}
+	se := nftables.SetElement{Key: nft.ElementKey(e.Addr, e.Proto, e.Port)}
 	if e.Verdict != nil {
-		se.VerdictData = e.Verdict.expr()
+		se.VerdictData = e.Verdict.Expr()
 	}
 	return se
 }
 
-// elements adds (or deletes) elements of a set, in chunks.
+// elements adds (or deletes) elements of a set.
 func (p *programmer) elements(s *Set, es []Element, del bool) error {
-	ref := &nftables.Set{Table: p.table, Name: s.Name}
-	for len(es) > 0 {
-		n := min(len(es), elementsPerMessage)
-		batch := make([]nftables.SetElement, n)
-		for i := range n {
-			batch[i] = es[i].nf()
-		}
-		var err error
-		if del {
-			err = p.conn.SetDeleteElements(ref, batch)
-		} else {
-			err = p.conn.SetAddElements(ref, batch)
-		}
-		if err != nil {
-			return fmt.Errorf("set %s elements: %w", s.Name, err)
-		}
-		es = es[n:]
+	batch := make([]nftables.SetElement, len(es))
+	for i, e := range es {
+		batch[i] = e.nf()
 	}
-	return nil
-}
-
-func (p *programmer) addRules(c *Chain) {
-	nc := &nftables.Chain{Table: p.table, Name: c.Name}
-	for _, r := range c.Rules {
-		var exprs []expr.Any
-		for _, s := range r {
-			exprs = append(exprs, s.exprs()...)
-		}
-		p.conn.AddRule(&nftables.Rule{Table: p.table, Chain: nc, Exprs: exprs})
-	}
+	return nft.SetElements(p.conn, &nftables.Set{Table: p.table, Name: s.Name}, batch, del)
 }
 
 // apply brings the table to rs in one transaction: rewritten from nothing when fresh
@@ -147,15 +98,17 @@ func (p *programmer) rewrite(rs *Ruleset) error {
 	c.DelTable(p.table)
 	c.AddTable(p.table)
 	for _, ch := range rs.Chains {
-		c.AddChain(p.chain(ch))
+		c.AddChain(ch.NF(p.table))
 	}
 	for _, s := range rs.Sets {
-		if err := c.AddSet(p.set(s), nil); err != nil {
+		if err := nft.AddSet(c, p.set(s), nil); err != nil {
 			return fmt.Errorf("add set %s: %w", s.Name, err)
 		}
 	}
 	for _, ch := range rs.Chains {
-		p.addRules(ch)
+		if err := ch.AddRules(p.conn, p.table); err != nil {
+			return err
+		}
 	}
 	for _, s := range rs.Sets {
 		if err := p.elements(s, s.Elements, false); err != nil {
@@ -173,12 +126,12 @@ func (p *programmer) rewrite(rs *Ruleset) error {
 // verdicts name chains) deleted before their chains and sets are.
 func (p *programmer) update(old, cur *Ruleset) error {
 	c := p.conn
-	oldChains := map[string]*Chain{}
+	oldChains := map[string]*nft.Chain{}
 	for _, ch := range old.Chains {
 		oldChains[ch.Name] = ch
 	}
 	curChains := map[string]bool{}
-	var added, refilled, removed []*Chain
+	var added, refilled, removed []*nft.Chain
 	for _, ch := range cur.Chains {
 		curChains[ch.Name] = true
 		o, ok := oldChains[ch.Name]
@@ -187,7 +140,7 @@ func (p *programmer) update(old, cur *Ruleset) error {
 			added = append(added, ch)
 		case (o.Hook == nil) != (ch.Hook == nil) || (o.Hook != nil && *o.Hook != *ch.Hook):
 			return p.rewrite(cur)
-		case o.rulesText() != ch.rulesText():
+		case o.RulesText() != ch.RulesText():
 			refilled = append(refilled, ch)
 		}
 	}
@@ -231,12 +184,12 @@ func (p *programmer) update(old, cur *Ruleset) error {
 		return nil
 	}
 	for _, s := range newSets {
-		if err := c.AddSet(p.set(s), nil); err != nil {
+		if err := nft.AddSet(c, p.set(s), nil); err != nil {
 			return fmt.Errorf("add set %s: %w", s.Name, err)
 		}
 	}
 	for _, ch := range added {
-		c.AddChain(p.chain(ch))
+		c.AddChain(ch.NF(p.table))
 	}
 	for _, ch := range append(refilled, removed...) {
 		c.FlushChain(&nftables.Chain{Table: p.table, Name: ch.Name})
@@ -247,7 +200,9 @@ func (p *programmer) update(old, cur *Ruleset) error {
 		}
 	}
 	for _, ch := range append(added, refilled...) {
-		p.addRules(ch)
+		if err := ch.AddRules(p.conn, p.table); err != nil {
+			return err
+		}
 	}
 	for _, s := range newSets {
 		if err := p.elements(s, s.Elements, false); err != nil {

@@ -1,35 +1,13 @@
 package netpol
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, d)
-	}
-}
 
 // goldenPolicies exercise every kind of rule on the world's pods.
 func goldenPolicies() []*networkingv1.NetworkPolicy {
@@ -52,7 +30,7 @@ func goldenPolicies() []*networkingv1.NetworkPolicy {
 
 func TestRenderGolden(t *testing.T) {
 	pods, namespaces := world()
-	golden(t, "ruleset.nft", Render(Build(DefaultTableName, Compute(testNode, pods, namespaces, goldenPolicies()))))
+	nfttest.Golden(t, "ruleset.nft", Render(Build(DefaultTableName, Compute(testNode, pods, namespaces, goldenPolicies()))))
 	// Without policies: the base chain and empty maps.
-	golden(t, "ruleset-empty.nft", Render(Build(DefaultTableName, Compute(testNode, pods, namespaces, nil))))
+	nfttest.Golden(t, "ruleset-empty.nft", Render(Build(DefaultTableName, Compute(testNode, pods, namespaces, nil))))
 }

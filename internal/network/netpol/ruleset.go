@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // DefaultTableName is the nftables table (family ip) the controller owns.
@@ -26,51 +28,12 @@ const (
 // endpoint's address and port.
 const ForwardPriority = 0
 
-// Hook makes a chain a base chain.
-type Hook struct {
-	Type     string // filter
-	Hook     string // forward
-	Priority int
-}
-
-// Chain is a chain with its rules.
-type Chain struct {
-	Name  string
-	Hook  *Hook
-	Rules []Rule
-}
-
-func (c *Chain) rulesText() string {
-	var b strings.Builder
-	for _, r := range c.Rules {
-		b.WriteString(r.text())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// KeyKind is the key layout of a set or map.
-type KeyKind uint8
-
-// Key layouts.
-const (
-	KeyAddr          KeyKind = iota // ipv4_addr
-	KeyAddrProtoPort                // ipv4_addr . inet_proto . inet_service
-)
-
-func (k KeyKind) String() string {
-	if k == KeyAddrProtoPort {
-		return "ipv4_addr . inet_proto . inet_service"
-	}
-	return "ipv4_addr"
-}
-
 // Element is an element of a set, or of a verdict map when Verdict is set.
 type Element struct {
 	Addr    netip.Addr
-	Proto   Proto // with Port, for KeyAddrProtoPort
+	Proto   nft.Proto // with Port, for nft.KeyAddrProtoPort
 	Port    uint16
-	Verdict *Verdict
+	Verdict *nft.Verdict
 }
 
 func (e Element) keyText() string {
@@ -94,7 +57,7 @@ func compareElements(a, b Element) int {
 // Set is a named set, or a verdict map, with its elements (sorted, unique keys).
 type Set struct {
 	Name     string
-	Key      KeyKind
+	Key      nft.KeyKind
 	Map      bool
 	Elements []Element
 }
@@ -103,7 +66,7 @@ type Set struct {
 // sets, sorted by name.
 type Ruleset struct {
 	Table  string
-	Chains []*Chain
+	Chains []*nft.Chain
 	Sets   []*Set
 }
 
@@ -141,29 +104,29 @@ func destSet(namedKey string) string  { return hashName("dests", namedKey) }
 // resolves on.
 func Build(table string, m *Model) *Ruleset {
 	rs := &Ruleset{Table: table}
-	forward := &Chain{Name: chainForward, Hook: &Hook{Type: "filter", Hook: "forward", Priority: ForwardPriority}, Rules: []Rule{
-		{ctEstablished{}, Verdict{Kind: Accept}},
+	forward := &nft.Chain{Name: chainForward, Hook: &nft.Hook{Type: "filter", Hook: "forward", Priority: ForwardPriority}, Rules: []nft.Rule{
+		{nft.CtEstablished | nft.CtRelated, nft.Verdict{Kind: nft.Accept}},
 		{addrVmap{Src: true, Map: mapEgress}},
 		{addrVmap{Src: false, Map: mapIngress}},
 	}}
-	ingress := &Set{Name: mapIngress, Key: KeyAddr, Map: true}
-	egress := &Set{Name: mapEgress, Key: KeyAddr, Map: true}
-	var chains []*Chain
+	ingress := &Set{Name: mapIngress, Key: nft.KeyAddr, Map: true}
+	egress := &Set{Name: mapEgress, Key: nft.KeyAddr, Map: true}
+	var chains []*nft.Chain
 	sets := map[string]*Set{}
 	for _, p := range m.Pods {
 		if p.Egress != nil {
 			c := podChain(egressChain(p), p, p.Egress, false, sets)
 			chains = append(chains, c)
-			egress.Elements = append(egress.Elements, Element{Addr: p.IP, Verdict: &Verdict{Kind: Jump, Chain: c.Name}})
+			egress.Elements = append(egress.Elements, Element{Addr: p.IP, Verdict: &nft.Verdict{Kind: nft.Jump, Chain: c.Name}})
 		}
 		if p.Ingress != nil {
 			c := podChain(ingressChain(p), p, p.Ingress, true, sets)
 			chains = append(chains, c)
-			ingress.Elements = append(ingress.Elements, Element{Addr: p.IP, Verdict: &Verdict{Kind: Goto, Chain: c.Name}})
+			ingress.Elements = append(ingress.Elements, Element{Addr: p.IP, Verdict: &nft.Verdict{Kind: nft.Goto, Chain: c.Name}})
 		}
 	}
-	slices.SortFunc(chains, func(a, b *Chain) int { return cmp.Compare(a.Name, b.Name) })
-	rs.Chains = append([]*Chain{forward}, chains...)
+	slices.SortFunc(chains, func(a, b *nft.Chain) int { return cmp.Compare(a.Name, b.Name) })
+	rs.Chains = append([]*nft.Chain{forward}, chains...)
 	for _, s := range sets {
 		rs.Sets = append(rs.Sets, s)
 	}
@@ -179,50 +142,50 @@ func Build(table string, m *Model) *Ruleset {
 // podChain is the chain of one pod in one direction. The peer is the source for
 // ingress and the destination for egress; an allowed packet is accepted (ingress, the
 // last check) or returns to the forward chain (egress, then checked for ingress).
-func podChain(name string, p *PodRules, d *Direction, ingress bool, sets map[string]*Set) *Chain {
+func podChain(name string, p *PodRules, d *Direction, ingress bool, sets map[string]*Set) *nft.Chain {
 	src := ingress
-	allow := Verdict{Kind: Accept}
+	allow := nft.Verdict{Kind: nft.Accept}
 	if !ingress {
-		allow = Verdict{Kind: Return}
+		allow = nft.Verdict{Kind: nft.Return}
 	}
-	c := &Chain{Name: name}
+	c := &nft.Chain{Name: name}
 	// A pod may always reach itself (through a Service: hairpin).
-	c.Rules = append(c.Rules, Rule{addrMatch{Src: src, Prefix: netip.PrefixFrom(p.IP, 32)}, allow})
+	c.Rules = append(c.Rules, nft.Rule{nft.AddrMatch{Src: src, Prefix: netip.PrefixFrom(p.IP, 32)}, allow})
 	for i := range d.Rules {
 		r := &d.Rules[i]
-		var peers [][]Stmt // alternatives: any of them
+		var peers [][]nft.Stmt // alternatives: any of them
 		switch {
 		case r.AnyPeer:
-			peers = [][]Stmt{nil}
+			peers = [][]nft.Stmt{nil}
 		default:
 			if r.PodPeers {
 				name := peerSet(r.Key)
 				if sets[name] == nil {
-					s := &Set{Name: name, Key: KeyAddr}
+					s := &Set{Name: name, Key: nft.KeyAddr}
 					for _, a := range r.Pods {
 						s.Elements = append(s.Elements, Element{Addr: a})
 					}
 					sets[name] = s
 				}
-				peers = append(peers, []Stmt{addrInSet{Src: src, Set: name}})
+				peers = append(peers, []nft.Stmt{nft.AddrInSet{Src: src, Set: name}})
 			}
 			for _, b := range r.Blocks {
-				var st []Stmt
+				var st []nft.Stmt
 				if b.CIDR.Bits() > 0 {
-					st = append(st, addrMatch{Src: src, Prefix: b.CIDR})
+					st = append(st, nft.AddrMatch{Src: src, Prefix: b.CIDR})
 				}
 				for _, e := range b.Except {
-					st = append(st, addrMatch{Src: src, Neg: true, Prefix: e})
+					st = append(st, nft.AddrMatch{Src: src, Neg: true, Prefix: e})
 				}
 				peers = append(peers, st)
 			}
 		}
-		var ports []Stmt // alternatives; nil: any port
+		var ports []nft.Stmt // alternatives; nil: any port
 		if r.AnyPort {
-			ports = []Stmt{nil}
+			ports = []nft.Stmt{nil}
 		}
 		for _, pr := range r.Ports {
-			ports = append(ports, portMatch{R: pr})
+			ports = append(ports, portMatch(pr))
 		}
 		for _, port := range ports {
 			for _, peer := range peers {
@@ -236,16 +199,16 @@ func podChain(name string, p *PodRules, d *Direction, ingress bool, sets map[str
 		for _, n := range r.Named {
 			name := destSet(n.Key)
 			if sets[name] == nil {
-				s := &Set{Name: name, Key: KeyAddrProtoPort}
+				s := &Set{Name: name, Key: nft.KeyAddrProtoPort}
 				for _, d := range n.Dests {
 					s.Elements = append(s.Elements, Element{Addr: d.Addr, Proto: d.Proto, Port: d.Port})
 				}
 				sets[name] = s
 			}
-			c.Rules = append(c.Rules, Rule{destInSet{Set: name}, allow})
+			c.Rules = append(c.Rules, nft.Rule{destInSet{Set: name}, allow})
 		}
 	}
-	c.Rules = append(c.Rules, Rule{Verdict{Kind: Drop}})
+	c.Rules = append(c.Rules, nft.Rule{nft.Verdict{Kind: nft.Drop}})
 	return c
 }
 
@@ -258,11 +221,7 @@ func Render(rs *Ruleset) string {
 	t := "ip " + rs.Table
 	fmt.Fprintf(&b, "add table %s\n", t)
 	for _, c := range rs.Chains {
-		if c.Hook != nil {
-			fmt.Fprintf(&b, "add chain %s %s { type %s hook %s priority %d; policy accept; }\n", t, c.Name, c.Hook.Type, c.Hook.Hook, c.Hook.Priority)
-		} else {
-			fmt.Fprintf(&b, "add chain %s %s\n", t, c.Name)
-		}
+		c.WriteDecl(&b, t)
 	}
 	for _, s := range rs.Sets {
 		if s.Map {
@@ -272,9 +231,7 @@ func Render(rs *Ruleset) string {
 		}
 	}
 	for _, c := range rs.Chains {
-		for _, r := range c.Rules {
-			fmt.Fprintf(&b, "add rule %s %s %s\n", t, c.Name, r.text())
-		}
+		c.WriteRules(&b, t)
 	}
 	for _, s := range rs.Sets {
 		for _, e := range s.Elements {

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kijabi/kijabi/internal/network/nft"
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 	"github.com/kijabi/kijabi/internal/testutil"
 )
 
@@ -25,8 +27,8 @@ import (
 // "pods", each a network namespace of its own on a veth attached to the bridge.
 type testNet struct {
 	t    *testing.T
-	host *netNS
-	pods map[string]*netNS // by address
+	host *nfttest.NetNS
+	pods map[string]*nfttest.NetNS // by address
 	n    int
 }
 
@@ -39,14 +41,14 @@ const (
 var listenPorts = []int{80, 8080, 9090}
 
 func newTestNet(t *testing.T) *testNet {
-	n := &testNet{t: t, host: newNetNS(t), pods: map[string]*netNS{}}
-	n.host.ip(t, "link", "add", "br0", "type", "bridge")
-	n.host.ip(t, "addr", "add", bridgeGateway+"/24", "dev", "br0")
-	n.host.ip(t, "link", "set", "br0", "up")
-	n.host.exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	n := &testNet{t: t, host: newNetNS(t), pods: map[string]*nfttest.NetNS{}}
+	n.host.IP(t, "link", "add", "br0", "type", "bridge")
+	n.host.IP(t, "addr", "add", bridgeGateway+"/24", "dev", "br0")
+	n.host.IP(t, "link", "set", "br0", "up")
+	n.host.Exec(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	listen(t, n.host)
 	// What the service proxy does for a ClusterIP, at its priority (dstnat).
-	n.host.nftLoad(t, `table ip svc {
+	n.host.NftLoad(t, `table ip svc {
 	chain prerouting {
 		type nat hook prerouting priority -100; policy accept;
 		ip daddr `+serviceIP+` tcp dport 80 dnat to 10.88.0.10:8080
@@ -62,20 +64,20 @@ func (n *testNet) addPod(ip string) {
 	n.n++
 	ns := newNetNS(t)
 	veth := fmt.Sprintf("veth%d", n.n)
-	n.host.ip(t, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
-	n.host.ip(t, "link", "set", veth, "master", "br0", "up")
-	ns.ip(t, "addr", "add", ip+"/24", "dev", "eth0")
-	ns.ip(t, "link", "set", "eth0", "up")
-	ns.ip(t, "route", "add", "default", "via", bridgeGateway)
+	n.host.IP(t, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+	n.host.IP(t, "link", "set", veth, "master", "br0", "up")
+	ns.IP(t, "addr", "add", ip+"/24", "dev", "eth0")
+	ns.IP(t, "link", "set", "eth0", "up")
+	ns.IP(t, "route", "add", "default", "via", bridgeGateway)
 	listen(t, ns)
 	n.pods[ip] = ns
 }
 
 // listen accepts (and closes) connections on listenPorts in ns.
-func listen(t *testing.T, ns *netNS) {
+func listen(t *testing.T, ns *nfttest.NetNS) {
 	for _, p := range listenPorts {
 		var l net.Listener
-		if err := ns.do(func() (err error) { l, err = net.Listen("tcp", fmt.Sprintf(":%d", p)); return err }); err != nil {
+		if err := ns.Do(func() (err error) { l, err = net.Listen("tcp", fmt.Sprintf(":%d", p)); return err }); err != nil {
 			t.Fatal(err)
 		}
 		go func() {
@@ -100,7 +102,7 @@ func (n *testNet) connect(src, dst string, port int) error {
 	if src == bridgeGateway {
 		ns = n.host
 	}
-	return ns.do(func() error {
+	return ns.Do(func() error {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort(dst, fmt.Sprint(port)), probeTimeout)
 		if err != nil {
 			var ne net.Error
@@ -167,7 +169,7 @@ func deny(src, dst string, port int) probe  { return probe{src, dst, port, false
 // connections, that it lets through what the policies allow and drops the rest, as
 // objects change.
 func TestTraffic(t *testing.T) {
-	requireRoot(t)
+	nfttest.RequireRoot(t)
 	const (
 		web    = "10.88.0.10"
 		client = "10.88.0.11"
@@ -188,9 +190,9 @@ func TestTraffic(t *testing.T) {
 		mkPod("dev", "client", dev, lbl("role", "client")),
 	}
 	cs := fake.NewClientset(mkNS("prod", lbl("team", "a")), mkNS("dev", lbl("team", "b")), pods[0], pods[1], pods[2], pods[3])
-	table := "kjnp-" + strings.TrimPrefix(n.host.name, "kjnp-")
+	table := "kjnp-" + strings.TrimPrefix(n.host.Name, "kjnp-")
 	c, err := New(Config{
-		Client: cs, NodeName: testNode, TableName: table, NetNS: n.host.path, MinSyncInterval: 20 * time.Millisecond,
+		Client: cs, NodeName: testNode, TableName: table, NetNS: n.host.Path, MinSyncInterval: 20 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -213,7 +215,7 @@ func TestTraffic(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no first sync")
 	}
-	if v := strings.TrimSpace(n.host.exec(t, "cat", bridgeNFSysctl)); v != "1" {
+	if v := strings.TrimSpace(n.host.Exec(t, "cat", bridgeNFSysctl)); v != "1" {
 		t.Errorf("bridge-nf-call-iptables = %s, want 1", v)
 	}
 
@@ -261,7 +263,7 @@ func TestTraffic(t *testing.T) {
 		for _, dst := range addrs {
 			for _, p := range listenPorts {
 				if src != dst {
-					matrix = append(matrix, probe{src, dst, p, m.Allowed(netip.MustParseAddr(src), netip.MustParseAddr(dst), ProtoTCP, uint16(p))})
+					matrix = append(matrix, probe{src, dst, p, m.Allowed(netip.MustParseAddr(src), netip.MustParseAddr(dst), nft.ProtoTCP, uint16(p))})
 				}
 			}
 		}
@@ -304,7 +306,7 @@ func TestTraffic(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if l := n.host.listTable(t, table); l != "" {
+	if l := n.host.ListTable(t, table); l != "" {
 		t.Fatalf("table left after shutdown:\n%s", l)
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // batchSocket sends the nftables library's batches on a netlink socket of its own.
@@ -28,39 +29,9 @@ type batchSocket struct {
 	err error // outcome of the last batch
 }
 
-// inNetNS runs fn on a thread in the network namespace nsFD (the current one when
-// nsFD < 0).
-func inNetNS(nsFD int, fn func() error) error {
-	if nsFD < 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("current network namespace: %w", err)
-			return
-		}
-		defer func() { _ = unix.Close(orig) }()
-		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread() // otherwise the thread ends with the goroutine
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 func openBatchSocket(nsFD int) (*batchSocket, error) {
 	s := &batchSocket{fd: -1, buf: make([]byte, 1<<20)}
-	err := inNetNS(nsFD, func() error {
+	err := nft.InNetNS(nsFD, func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 		if err != nil {
 			return fmt.Errorf("netlink socket: %w", err)

@@ -7,6 +7,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 )
 
 // scale returns n Services with m endpoints each (every fifth a NodePort).
@@ -49,9 +51,9 @@ func BenchmarkBuild1000x10(b *testing.B) {
 }
 
 func BenchmarkFullSync1000x10(b *testing.B) {
-	requireRoot(b)
+	nfttest.RequireRoot(b)
 	ns := newNetNS(b)
-	prog, err := newProgrammer("kjp-bench", openNS(b, ns))
+	prog, err := newProgrammer("kjp-bench", ns.Open(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,9 +70,9 @@ func BenchmarkFullSync1000x10(b *testing.B) {
 }
 
 func BenchmarkOneChange1000x10(b *testing.B) {
-	requireRoot(b)
+	nfttest.RequireRoot(b)
 	ns := newNetNS(b)
-	prog, err := newProgrammer("kjp-bench", openNS(b, ns))
+	prog, err := newProgrammer("kjp-bench", ns.Open(b))
 	if err != nil {
 		b.Fatal(err)
 	}

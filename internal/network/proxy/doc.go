@@ -30,6 +30,11 @@
 // chains, sets and map elements of Services that changed are rewritten, in one atomic
 // netlink batch; a full resync runs at start and periodically.
 //
+// The building blocks the proxy shares with the NetworkPolicy controller are in package
+// nft (internal/network/nft): protocols, verdicts, chains, the statements both use
+// (its own, such as DNAT, numgen balancing and masquerading, are here) and the loop that
+// batches changes into syncs.
+//
 // Only IPv4 is handled. The node must have net.ipv4.conf.all.route_localnet=1 for
 // localhost NodePorts (the Proxier sets it in its network namespace) and, for
 // pod-to-service-to-pod traffic on one bridge, br_netfilter with

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // DefaultTableName is the nftables table (family ip) the proxy owns.
@@ -52,58 +53,12 @@ type Node struct {
 	ClusterCIDR netip.Prefix
 }
 
-// Hook makes a chain a base chain.
-type Hook struct {
-	Type     string // filter or nat
-	Hook     string // prerouting, input, forward, output, postrouting
-	Priority int
-}
-
-// Chain is a chain with its rules.
-type Chain struct {
-	Name  string
-	Hook  *Hook
-	Rules []Rule
-
-	text string // rendered rules, for comparisons
-}
-
-func (c *Chain) rulesText() string {
-	if c.text == "" {
-		var b strings.Builder
-		for _, r := range c.Rules {
-			b.WriteString(r.text())
-			b.WriteByte('\n')
-		}
-		c.text = b.String()
-	}
-	return c.text
-}
-
-// KeyKind is the key layout of a set or map.
-type KeyKind uint8
-
-// Key layouts.
-const (
-	KeyAddr          KeyKind = iota // ipv4_addr
-	KeyAddrProtoPort                // ipv4_addr . inet_proto . inet_service
-	KeyProtoPort                    // inet_proto . inet_service
-)
-
-func (k KeyKind) String() string {
-	switch k {
-	case KeyAddrProtoPort:
-		return "ipv4_addr . inet_proto . inet_service"
-	case KeyProtoPort:
-		return "inet_proto . inet_service"
-	}
-	return "ipv4_addr"
-}
+// The chains, rules, set keys, protocols and verdicts of the model are package nft's.
 
 // Set is a named set, or a verdict map when Map is true.
 type Set struct {
 	Name    string
-	Key     KeyKind
+	Key     nft.KeyKind
 	Map     bool
 	Timeout time.Duration // > 0: a dynamic set whose elements expire (session affinity)
 }
@@ -112,25 +67,25 @@ type Set struct {
 type Element struct {
 	Set     string
 	Addr    netip.Addr
-	Proto   Proto
+	Proto   nft.Proto
 	Port    uint16
-	Verdict Verdict // for maps
+	Verdict nft.Verdict // for maps
 }
 
 // ServiceRules is everything one Service contributes to the ruleset.
 type ServiceRules struct {
 	Name     types.NamespacedName
-	Chains   []*Chain  // sorted by name
-	Sets     []Set     // sorted by name
-	Elements []Element // sorted
+	Chains   []*nft.Chain // sorted by name
+	Sets     []Set        // sorted by name
+	Elements []Element    // sorted
 }
 
 // Model is a whole desired ruleset.
 type Model struct {
 	Table    string
-	Chains   []*Chain  // fixed chains, in creation order
-	Sets     []Set     // fixed sets and maps
-	Elements []Element // elements of fixed sets (nodeport-ips)
+	Chains   []*nft.Chain // fixed chains, in creation order
+	Sets     []Set        // fixed sets and maps
+	Elements []Element    // elements of fixed sets (nodeport-ips)
 	Services []*ServiceRules
 }
 
@@ -138,34 +93,34 @@ type Model struct {
 // no-endpoint handling and masquerading.
 func Base(table string, node Node) *Model {
 	m := &Model{Table: table}
-	newSt := stmtCtStateNew{}
-	m.Chains = []*Chain{
-		{Name: "filter-input", Hook: &Hook{"filter", "input", -110}, Rules: []Rule{
+	newSt := nft.CtNew
+	m.Chains = []*nft.Chain{
+		{Name: "filter-input", Hook: &nft.Hook{Type: "filter", Hook: "input", Priority: -110}, Rules: []nft.Rule{
 			{newSt, jumpChain(chainNPEndpointCheck)},
 			{newSt, jumpChain(chainSvcEndpointCheck)},
 			// route_localnet is on: drop new connections to 127/8 that came from
 			// outside. Replies to masqueraded localhost NodePort traffic come back on
 			// the bridge and are un-NATed to 127.0.0.1: they are established, and pass.
-			{newSt, stmtIifname{Neg: true, Name: "lo"}, stmtAddr{Prefix: netip.MustParsePrefix("127.0.0.0/8")}, stmtVerdict{Verdict{Kind: Drop}}},
+			{newSt, stmtIifname{Neg: true, Name: "lo"}, nft.AddrMatch{Prefix: netip.MustParsePrefix("127.0.0.0/8")}, nft.Verdict{Kind: nft.Drop}},
 		}},
-		{Name: "filter-forward", Hook: &Hook{"filter", "forward", -110}, Rules: []Rule{
+		{Name: "filter-forward", Hook: &nft.Hook{Type: "filter", Hook: "forward", Priority: -110}, Rules: []nft.Rule{
 			{newSt, jumpChain(chainSvcEndpointCheck)},
 			{newSt, jumpChain(chainClusterIPsCheck)},
 		}},
-		{Name: "filter-output", Hook: &Hook{"filter", "output", -110}, Rules: []Rule{
+		{Name: "filter-output", Hook: &nft.Hook{Type: "filter", Hook: "output", Priority: -110}, Rules: []nft.Rule{
 			{newSt, jumpChain(chainSvcEndpointCheck)},
 		}},
-		{Name: "filter-output-post-dnat", Hook: &Hook{"filter", "output", -90}, Rules: []Rule{
+		{Name: "filter-output-post-dnat", Hook: &nft.Hook{Type: "filter", Hook: "output", Priority: -90}, Rules: []nft.Rule{
 			{newSt, jumpChain(chainClusterIPsCheck)},
 		}},
-		{Name: "nat-prerouting", Hook: &Hook{"nat", "prerouting", -100}, Rules: []Rule{{jumpChain(chainServices)}}},
-		{Name: "nat-output", Hook: &Hook{"nat", "output", -100}, Rules: []Rule{{jumpChain(chainServices)}}},
-		{Name: "nat-postrouting", Hook: &Hook{"nat", "postrouting", 100}, Rules: []Rule{{jumpChain(chainMasquerading)}}},
+		{Name: "nat-prerouting", Hook: &nft.Hook{Type: "nat", Hook: "prerouting", Priority: -100}, Rules: []nft.Rule{{jumpChain(chainServices)}}},
+		{Name: "nat-output", Hook: &nft.Hook{Type: "nat", Hook: "output", Priority: -100}, Rules: []nft.Rule{{jumpChain(chainServices)}}},
+		{Name: "nat-postrouting", Hook: &nft.Hook{Type: "nat", Hook: "postrouting", Priority: 100}, Rules: []nft.Rule{{jumpChain(chainMasquerading)}}},
 	}
-	var nodePortMatch Stmt = stmtFibLocal{}
+	var nodePortMatch nft.Stmt = stmtFibLocal{}
 	if len(node.IPs) > 0 {
-		nodePortMatch = stmtAddrInSet{Set: setNodePortIPs}
-		m.Sets = append(m.Sets, Set{Name: setNodePortIPs, Key: KeyAddr})
+		nodePortMatch = nft.AddrInSet{Set: setNodePortIPs}
+		m.Sets = append(m.Sets, Set{Name: setNodePortIPs, Key: nft.KeyAddr})
 		ips := append([]netip.Addr{netip.MustParseAddr("127.0.0.1")}, node.IPs...)
 		for _, ip := range ips {
 			if ip.Is4() || ip.Is4In6() {
@@ -176,38 +131,38 @@ func Base(table string, node Node) *Model {
 		m.Elements = slices.Compact(m.Elements)
 	}
 	m.Sets = append(m.Sets,
-		Set{Name: setClusterIPs, Key: KeyAddr},
-		Set{Name: mapServiceIPs, Key: KeyAddrProtoPort, Map: true},
-		Set{Name: mapServiceNodePorts, Key: KeyProtoPort, Map: true},
-		Set{Name: mapNoEndpointServices, Key: KeyAddrProtoPort, Map: true},
-		Set{Name: mapNoEndpointNodePort, Key: KeyProtoPort, Map: true},
+		Set{Name: setClusterIPs, Key: nft.KeyAddr},
+		Set{Name: mapServiceIPs, Key: nft.KeyAddrProtoPort, Map: true},
+		Set{Name: mapServiceNodePorts, Key: nft.KeyProtoPort, Map: true},
+		Set{Name: mapNoEndpointServices, Key: nft.KeyAddrProtoPort, Map: true},
+		Set{Name: mapNoEndpointNodePort, Key: nft.KeyProtoPort, Map: true},
 	)
 	m.Chains = append(m.Chains,
-		&Chain{Name: chainServices, Rules: []Rule{
+		&nft.Chain{Name: chainServices, Rules: []nft.Rule{
 			{stmtVmap{WithAddr: true, Map: mapServiceIPs}},
 			{nodePortMatch, stmtVmap{Map: mapServiceNodePorts}},
 		}},
-		&Chain{Name: chainSvcEndpointCheck, Rules: []Rule{
+		&nft.Chain{Name: chainSvcEndpointCheck, Rules: []nft.Rule{
 			{stmtVmap{WithAddr: true, Map: mapNoEndpointServices}},
 		}},
-		&Chain{Name: chainNPEndpointCheck, Rules: []Rule{
+		&nft.Chain{Name: chainNPEndpointCheck, Rules: []nft.Rule{
 			{nodePortMatch, stmtVmap{Map: mapNoEndpointNodePort}},
 		}},
-		&Chain{Name: chainClusterIPsCheck, Rules: []Rule{
+		&nft.Chain{Name: chainClusterIPsCheck, Rules: []nft.Rule{
 			// Traffic still addressed to a ClusterIP after DNAT went to a port the
 			// Service does not define.
-			{stmtAddrInSet{Set: setClusterIPs}, stmtL4Proto{ProtoTCP}, stmtReject{TCPReset: true}},
-			{stmtAddrInSet{Set: setClusterIPs}, stmtReject{}},
+			{nft.AddrInSet{Set: setClusterIPs}, nft.L4Proto{Proto: nft.ProtoTCP}, stmtReject{TCPReset: true}},
+			{nft.AddrInSet{Set: setClusterIPs}, stmtReject{}},
 		}},
-		&Chain{Name: chainReject, Rules: []Rule{
-			{stmtL4Proto{ProtoTCP}, stmtReject{TCPReset: true}},
+		&nft.Chain{Name: chainReject, Rules: []nft.Rule{
+			{nft.L4Proto{Proto: nft.ProtoTCP}, stmtReject{TCPReset: true}},
 			{stmtReject{}},
 		}},
-		&Chain{Name: chainMarkMasq, Rules: []Rule{
+		&nft.Chain{Name: chainMarkMasq, Rules: []nft.Rule{
 			{stmtMark{Op: markOr, Mark: MasqueradeMark}},
 		}},
-		&Chain{Name: chainMasquerading, Rules: []Rule{
-			{stmtMark{Op: markAndZero, Mark: MasqueradeMark}, stmtVerdict{Verdict{Kind: Return}}},
+		&nft.Chain{Name: chainMasquerading, Rules: []nft.Rule{
+			{stmtMark{Op: markAndZero, Mark: MasqueradeMark}, nft.Verdict{Kind: nft.Return}},
 			{stmtMark{Op: markXor, Mark: MasqueradeMark}},
 			{stmtMasquerade{}},
 		}},
@@ -263,7 +218,7 @@ func (e endpoint) String() string { return fmt.Sprintf("%s:%d", e.Addr, e.Port) 
 type servicePort struct {
 	svc          types.NamespacedName
 	name         string
-	proto        Proto
+	proto        nft.Proto
 	clusterIP    netip.Addr
 	port         uint16
 	nodePort     uint16
@@ -276,14 +231,14 @@ type servicePort struct {
 	externalable bool
 }
 
-func protoOf(p v1.Protocol) (Proto, bool) {
+func protoOf(p v1.Protocol) (nft.Proto, bool) {
 	switch p {
 	case v1.ProtocolTCP, "":
-		return ProtoTCP, true
+		return nft.ProtoTCP, true
 	case v1.ProtocolUDP:
-		return ProtoUDP, true
+		return nft.ProtoUDP, true
 	case v1.ProtocolSCTP:
-		return ProtoSCTP, true
+		return nft.ProtoSCTP, true
 	}
 	return 0, false
 }
@@ -379,8 +334,8 @@ func BuildService(node Node, svc *v1.Service, endpointSlices []*discovery.Endpoi
 	if len(sr.Chains) == 0 && len(sr.Elements) == 0 {
 		return nil
 	}
-	slices.SortFunc(sr.Chains, func(a, b *Chain) int { return cmp.Compare(a.Name, b.Name) })
-	sr.Chains = slices.CompactFunc(sr.Chains, func(a, b *Chain) bool { return a.Name == b.Name })
+	slices.SortFunc(sr.Chains, func(a, b *nft.Chain) int { return cmp.Compare(a.Name, b.Name) })
+	sr.Chains = slices.CompactFunc(sr.Chains, func(a, b *nft.Chain) bool { return a.Name == b.Name })
 	slices.SortFunc(sr.Sets, func(a, b Set) int { return cmp.Compare(a.Name, b.Name) })
 	sr.Sets = slices.Compact(sr.Sets)
 	sortElements(sr.Elements)
@@ -391,7 +346,7 @@ func BuildService(node Node, svc *v1.Service, endpointSlices []*discovery.Endpoi
 // portEndpoints merges the endpoints of all slices for one service port: the port is
 // matched by name and protocol (named target ports come resolved in the slice), only
 // IPv4 slices count, and an address:port appears once.
-func portEndpoints(nodeName, portName string, proto Proto, endpointSlices []*discovery.EndpointSlice) []endpoint {
+func portEndpoints(nodeName, portName string, proto nft.Proto, endpointSlices []*discovery.EndpointSlice) []endpoint {
 	seen := map[endpoint]bool{}
 	var out []endpoint
 	for _, s := range endpointSlices {
@@ -545,24 +500,24 @@ func (b *ruleBuilder) port(sp *servicePort) {
 	}
 	usesExternalChain := hasEndpoints && sp.externalable
 
-	var internalVerdict, externalVerdict Verdict
+	var internalVerdict, externalVerdict nft.Verdict
 	if !hasEndpoints {
-		internalVerdict = Verdict{Kind: Goto, Chain: chainReject}
+		internalVerdict = nft.Verdict{Kind: nft.Goto, Chain: chainReject}
 		externalVerdict = internalVerdict
 	} else {
-		internalVerdict = Verdict{Kind: Drop}
-		externalVerdict = Verdict{Kind: Drop}
+		internalVerdict = nft.Verdict{Kind: nft.Drop}
+		externalVerdict = nft.Verdict{Kind: nft.Drop}
 	}
 
 	b.elem(Element{Set: setClusterIPs, Addr: sp.clusterIP})
 	if hasInternal {
-		b.elem(Element{Set: mapServiceIPs, Addr: sp.clusterIP, Proto: sp.proto, Port: sp.port, Verdict: Verdict{Kind: Goto, Chain: internalChain}})
+		b.elem(Element{Set: mapServiceIPs, Addr: sp.clusterIP, Proto: sp.proto, Port: sp.port, Verdict: nft.Verdict{Kind: nft.Goto, Chain: internalChain}})
 	} else {
 		b.elem(Element{Set: mapNoEndpointServices, Addr: sp.clusterIP, Proto: sp.proto, Port: sp.port, Verdict: internalVerdict})
 	}
 	for _, ip := range sp.externalIPs {
 		if hasEndpoints {
-			b.elem(Element{Set: mapServiceIPs, Addr: ip, Proto: sp.proto, Port: sp.port, Verdict: Verdict{Kind: Goto, Chain: externalChain}})
+			b.elem(Element{Set: mapServiceIPs, Addr: ip, Proto: sp.proto, Port: sp.port, Verdict: nft.Verdict{Kind: nft.Goto, Chain: externalChain}})
 		}
 		if !hasExternal {
 			b.elem(Element{Set: mapNoEndpointServices, Addr: ip, Proto: sp.proto, Port: sp.port, Verdict: externalVerdict})
@@ -570,18 +525,18 @@ func (b *ruleBuilder) port(sp *servicePort) {
 	}
 	if sp.nodePort != 0 {
 		if hasEndpoints {
-			b.elem(Element{Set: mapServiceNodePorts, Proto: sp.proto, Port: sp.nodePort, Verdict: Verdict{Kind: Goto, Chain: externalChain}})
+			b.elem(Element{Set: mapServiceNodePorts, Proto: sp.proto, Port: sp.nodePort, Verdict: nft.Verdict{Kind: nft.Goto, Chain: externalChain}})
 		}
 		if !hasExternal {
 			b.elem(Element{Set: mapNoEndpointNodePort, Proto: sp.proto, Port: sp.nodePort, Verdict: externalVerdict})
 		}
 	}
 
-	chains := map[string]*Chain{}
-	chain := func(name string) *Chain {
+	chains := map[string]*nft.Chain{}
+	chain := func(name string) *nft.Chain {
 		c := chains[name]
 		if c == nil {
-			c = &Chain{Name: name}
+			c = &nft.Chain{Name: name}
 			chains[name] = c
 			b.sr.Chains = append(b.sr.Chains, c)
 		}
@@ -591,9 +546,9 @@ func (b *ruleBuilder) port(sp *servicePort) {
 	// Internal traffic: masquerade what comes from outside the pod network.
 	if hasInternal && b.node.ClusterCIDR.IsValid() {
 		c := chain(internalChain)
-		c.Rules = append(c.Rules, Rule{
-			stmtAddr{Prefix: netip.PrefixFrom(sp.clusterIP, 32)}, stmtDport{sp.proto, sp.port},
-			stmtAddr{Src: true, Neg: true, Prefix: b.node.ClusterCIDR}, jumpChain(chainMarkMasq),
+		c.Rules = append(c.Rules, nft.Rule{
+			nft.AddrMatch{Prefix: netip.PrefixFrom(sp.clusterIP, 32)}, nft.Dport{Proto: sp.proto, First: sp.port},
+			nft.AddrMatch{Src: true, Neg: true, Prefix: b.node.ClusterCIDR}, jumpChain(chainMarkMasq),
 		})
 	}
 
@@ -601,22 +556,22 @@ func (b *ruleBuilder) port(sp *servicePort) {
 		c := chain(externalChain)
 		if !sp.extLocal {
 			// Replies could leave through another node: masquerade.
-			c.Rules = append(c.Rules, Rule{jumpChain(chainMarkMasq)})
+			c.Rules = append(c.Rules, nft.Rule{jumpChain(chainMarkMasq)})
 		} else {
 			if b.node.ClusterCIDR.IsValid() {
 				// Pod traffic to an external destination is not subject to the
 				// policy (as if it went out to a load balancer and came back).
-				c.Rules = append(c.Rules, Rule{stmtAddr{Src: true, Prefix: b.node.ClusterCIDR}, gotoChain(clusterChain)})
+				c.Rules = append(c.Rules, nft.Rule{nft.AddrMatch{Src: true, Prefix: b.node.ClusterCIDR}, gotoChain(clusterChain)})
 			}
 			// The node's own traffic (including localhost NodePorts) still needs
 			// masquerading and may use any endpoint.
 			c.Rules = append(c.Rules,
-				Rule{stmtFibLocal{Src: true}, jumpChain(chainMarkMasq)},
-				Rule{stmtFibLocal{Src: true}, gotoChain(clusterChain)},
+				nft.Rule{stmtFibLocal{Src: true}, jumpChain(chainMarkMasq)},
+				nft.Rule{stmtFibLocal{Src: true}, gotoChain(clusterChain)},
 			)
 		}
 		if hasExternal {
-			c.Rules = append(c.Rules, Rule{gotoChain(externalPolicyChain)})
+			c.Rules = append(c.Rules, nft.Rule{gotoChain(externalPolicyChain)})
 		}
 	}
 
@@ -630,27 +585,27 @@ func (b *ruleBuilder) port(sp *servicePort) {
 		base := endpointChainBase(sp, e)
 		c := chain("endpoint-" + base)
 		// Hairpin: a pod reaching itself through its Service.
-		c.Rules = append(c.Rules, Rule{stmtAddr{Src: true, Prefix: netip.PrefixFrom(e.Addr, 32)}, jumpChain(chainMarkMasq)})
+		c.Rules = append(c.Rules, nft.Rule{nft.AddrMatch{Src: true, Prefix: netip.PrefixFrom(e.Addr, 32)}, jumpChain(chainMarkMasq)})
 		if sp.affinity > 0 {
 			set := "affinity-" + base
-			b.sr.Sets = append(b.sr.Sets, Set{Name: set, Key: KeyAddr, Timeout: sp.affinity})
-			c.Rules = append(c.Rules, Rule{stmtUpdateSrc{Set: set}})
+			b.sr.Sets = append(b.sr.Sets, Set{Name: set, Key: nft.KeyAddr, Timeout: sp.affinity})
+			c.Rules = append(c.Rules, nft.Rule{stmtUpdateSrc{Set: set}})
 		}
-		c.Rules = append(c.Rules, Rule{stmtL4Proto{sp.proto}, stmtDNAT{Addr: e.Addr, Port: e.Port}})
+		c.Rules = append(c.Rules, nft.Rule{nft.L4Proto{Proto: sp.proto}, stmtDNAT{Addr: e.Addr, Port: e.Port}})
 	}
 }
 
 // balance fills a policy chain: affinity lookups first, then random choice.
-func (b *ruleBuilder) balance(c *Chain, sp *servicePort, eps []endpoint) {
+func (b *ruleBuilder) balance(c *nft.Chain, sp *servicePort, eps []endpoint) {
 	names := make([]string, len(eps))
 	for i, e := range eps {
 		base := endpointChainBase(sp, e)
 		names[i] = "endpoint-" + base
 		if sp.affinity > 0 {
-			c.Rules = append(c.Rules, Rule{stmtAddrInSet{Src: true, Set: "affinity-" + base}, gotoChain(names[i])})
+			c.Rules = append(c.Rules, nft.Rule{nft.AddrInSet{Src: true, Set: "affinity-" + base}, gotoChain(names[i])})
 		}
 	}
-	c.Rules = append(c.Rules, Rule{stmtNumgen{Chains: names}})
+	c.Rules = append(c.Rules, nft.Rule{stmtNumgen{Chains: names}})
 }
 
 func compareElements(a, b Element) int {

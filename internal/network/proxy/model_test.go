@@ -1,46 +1,25 @@
 package proxy
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, d)
-	}
-}
 
 func TestRenderGolden(t *testing.T) {
 	services, slices := fixtures()
 	m := Build("kijabi-proxy", testNodeInfo, services, slices)
-	golden(t, "ruleset.nft", Render(m))
+	nfttest.Golden(t, "ruleset.nft", Render(m))
 
 	// Without node IPs nor cluster CIDR: NodePorts on every local address, no
 	// masquerading of off-cluster ClusterIP traffic.
 	m = Build("kijabi-proxy", Node{Name: testNode}, services[:3], slices)
-	golden(t, "ruleset-minimal.nft", Render(m))
+	nfttest.Golden(t, "ruleset-minimal.nft", Render(m))
 }
 
 func TestBuildDeterministic(t *testing.T) {

@@ -8,20 +8,12 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
-)
 
-var (
-	typeAddrProtoPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
-	typeProtoPort     = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
-
-// elementsPerMessage bounds the elements of one netlink message (attributes are
-// limited to 64 KiB).
-const elementsPerMessage = 128
 
 // programmer writes Models into the kernel through netlink and remembers what it
 // wrote, so that later changes are applied as differences.
@@ -127,44 +119,8 @@ func (p *programmer) deleteTable() error {
 	return nil
 }
 
-func (p *programmer) nfChain(c *Chain) *nftables.Chain {
-	nc := &nftables.Chain{Table: p.table, Name: c.Name}
-	if c.Hook != nil {
-		switch c.Hook.Type {
-		case "nat":
-			nc.Type = nftables.ChainTypeNAT
-		default:
-			nc.Type = nftables.ChainTypeFilter
-		}
-		switch c.Hook.Hook {
-		case "prerouting":
-			nc.Hooknum = nftables.ChainHookPrerouting
-		case "input":
-			nc.Hooknum = nftables.ChainHookInput
-		case "forward":
-			nc.Hooknum = nftables.ChainHookForward
-		case "output":
-			nc.Hooknum = nftables.ChainHookOutput
-		case "postrouting":
-			nc.Hooknum = nftables.ChainHookPostrouting
-		}
-		nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(c.Hook.Priority))
-		accept := nftables.ChainPolicyAccept
-		nc.Policy = &accept
-	}
-	return nc
-}
-
 func (p *programmer) nfSet(s Set) *nftables.Set {
-	ns := &nftables.Set{Table: p.table, Name: s.Name, KeyByteOrder: binaryutil.BigEndian}
-	switch s.Key {
-	case KeyAddrProtoPort:
-		ns.KeyType = typeAddrProtoPort
-	case KeyProtoPort:
-		ns.KeyType = typeProtoPort
-	default:
-		ns.KeyType = nftables.TypeIPAddr
-	}
+	ns := &nftables.Set{Table: p.table, Name: s.Name, KeyType: s.Key.Type(), KeyByteOrder: binaryutil.BigEndian}
 	if s.Map {
 		ns.IsMap = true
 		ns.DataType = nftables.TypeVerdict
@@ -182,46 +138,29 @@ func (p *programmer) setRef(name string) *nftables.Set {
 	return &nftables.Set{Table: p.table, Name: name}
 }
 
-func (e Element) key() []byte {
-	var k []byte
-	if e.Addr.IsValid() {
-		a := e.Addr.As4()
-		k = append(k, a[:]...)
-	}
-	if e.Port != 0 {
-		k = append(k, byte(e.Proto), 0, 0, 0)
-		k = append(k, byte(e.Port>>8), byte(e.Port), 0, 0)
-	}
-	return k
-}
+func (e Element) key() []byte { return nft.ElementKey(e.Addr, e.Proto, e.Port) }
 
 func (e Element) nf() nftables.SetElement {
 	se := nftables.SetElement{Key: e.key()}
 	if e.Port != 0 {
-		se.VerdictData = e.Verdict.expr()
+		se.VerdictData = e.Verdict.Expr()
 	}
 	return se
 }
 
-// elements adds (or deletes) elements, grouped by set and chunked.
+// elements adds (or deletes) elements (sorted: grouped by set).
 func (p *programmer) elements(es []Element, del bool) error {
 	for len(es) > 0 {
 		n := 1
-		for n < len(es) && n < elementsPerMessage && es[n].Set == es[0].Set {
+		for n < len(es) && es[n].Set == es[0].Set {
 			n++
 		}
 		batch := make([]nftables.SetElement, n)
 		for i := range n {
 			batch[i] = es[i].nf()
 		}
-		var err error
-		if del {
-			err = p.conn.SetDeleteElements(p.setRef(es[0].Set), batch)
-		} else {
-			err = p.conn.SetAddElements(p.setRef(es[0].Set), batch)
-		}
-		if err != nil {
-			return fmt.Errorf("set %s elements: %w", es[0].Set, err)
+		if err := nft.SetElements(p.conn, p.setRef(es[0].Set), batch, del); err != nil {
+			return err
 		}
 		es = es[n:]
 	}
@@ -229,29 +168,8 @@ func (p *programmer) elements(es []Element, del bool) error {
 }
 
 func (p *programmer) addSet(s Set) error {
-	if err := p.conn.AddSet(p.nfSet(s), nil); err != nil {
+	if err := nft.AddSet(p.conn, p.nfSet(s), nil); err != nil {
 		return fmt.Errorf("add set %s: %w", s.Name, err)
-	}
-	return nil
-}
-
-// addRules appends a chain's rules (the chain exists and is empty).
-func (p *programmer) addRules(c *Chain) error {
-	nc := &nftables.Chain{Table: p.table, Name: c.Name}
-	for _, r := range c.Rules {
-		b := &exprBuilder{table: p.table}
-		var exprs []expr.Any
-		for _, s := range r {
-			exprs = append(exprs, s.exprs(b)...)
-		}
-		for _, a := range b.anon {
-			if err := p.conn.AddSet(a.set, a.elems); err != nil {
-				return fmt.Errorf("chain %s: anonymous map: %w", c.Name, err)
-			}
-			a.lookup.SetName = a.set.Name
-			a.lookup.SetID = a.set.ID
-		}
-		p.conn.AddRule(&nftables.Rule{Table: p.table, Chain: nc, Exprs: exprs})
 	}
 	return nil
 }
@@ -301,7 +219,7 @@ func (p *programmer) sync(m *Model, fresh bool) error {
 		c.DelTable(p.table)
 		c.AddTable(p.table)
 	}
-	var chains []*Chain
+	var chains []*nft.Chain
 	var sets []Set
 	var elems []Element
 	chains = append(chains, m.Chains...)
@@ -323,7 +241,7 @@ func (p *programmer) sync(m *Model, fresh bool) error {
 	wantChain := make(map[string]bool, len(chains))
 	for _, ch := range chains {
 		wantChain[ch.Name] = true
-		c.AddChain(p.nfChain(ch))
+		c.AddChain(ch.NF(p.table))
 	}
 	for _, name := range existingChains {
 		c.FlushChain(&nftables.Chain{Table: p.table, Name: name})
@@ -353,7 +271,7 @@ func (p *programmer) sync(m *Model, fresh bool) error {
 		}
 	}
 	for _, ch := range chains {
-		if err := p.addRules(ch); err != nil {
+		if err := ch.AddRules(p.conn, p.table); err != nil {
 			return err
 		}
 	}
@@ -383,7 +301,7 @@ func (p *programmer) sync(m *Model, fresh bool) error {
 func (p *programmer) update(changes map[types.NamespacedName]*ServiceRules) error {
 	c := p.conn
 	type chainPlan struct {
-		add, refill, del []*Chain
+		add, refill, del []*nft.Chain
 	}
 	var plan chainPlan
 	var addSets, delSets []Set
@@ -442,7 +360,7 @@ func (p *programmer) update(changes map[types.NamespacedName]*ServiceRules) erro
 				delSets = append(delSets, s)
 			}
 		}
-		oldChains := map[string]*Chain{}
+		oldChains := map[string]*nft.Chain{}
 		for _, ch := range old.Chains {
 			oldChains[ch.Name] = ch
 		}
@@ -453,7 +371,7 @@ func (p *programmer) update(changes map[types.NamespacedName]*ServiceRules) erro
 			switch {
 			case !ok:
 				plan.add = append(plan.add, ch)
-			case all || o.rulesText() != ch.rulesText():
+			case all || o.RulesText() != ch.RulesText():
 				plan.refill = append(plan.refill, ch)
 			}
 		}
@@ -497,7 +415,7 @@ func (p *programmer) update(changes map[types.NamespacedName]*ServiceRules) erro
 	}
 
 	for _, ch := range plan.add {
-		c.AddChain(p.nfChain(ch))
+		c.AddChain(ch.NF(p.table))
 	}
 	for _, ch := range plan.refill {
 		c.FlushChain(&nftables.Chain{Table: p.table, Name: ch.Name})
@@ -518,7 +436,7 @@ func (p *programmer) update(changes map[types.NamespacedName]*ServiceRules) erro
 		}
 	}
 	for _, ch := range append(plan.add, plan.refill...) {
-		if err := p.addRules(ch); err != nil {
+		if err := ch.AddRules(p.conn, p.table); err != nil {
 			return err
 		}
 	}

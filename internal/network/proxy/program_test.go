@@ -7,13 +7,15 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 )
 
 func TestProgramMatchesRender(t *testing.T) {
-	requireRoot(t)
+	nfttest.RequireRoot(t)
 	for _, node := range []Node{testNodeInfo, {Name: testNode}} {
 		nsA, nsB := newNetNS(t), newNetNS(t)
-		prog, err := newProgrammer("kjp-test", openNS(t, nsA))
+		prog, err := newProgrammer("kjp-test", nsA.Open(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -22,9 +24,9 @@ func TestProgramMatchesRender(t *testing.T) {
 		if err := prog.sync(m, true); err != nil {
 			t.Fatal(err)
 		}
-		nsB.nftLoad(t, Render(m))
-		got, want := nsA.listTable(t, "kjp-test"), nsB.listTable(t, "kjp-test")
-		if d := cmp.Diff(normalize(want), normalize(got)); d != "" {
+		nsB.NftLoad(t, Render(m))
+		got, want := nsA.ListTable(t, "kjp-test"), nsB.ListTable(t, "kjp-test")
+		if d := cmp.Diff(nfttest.Normalize(want), nfttest.Normalize(got)); d != "" {
 			t.Fatalf("programmed table differs from nft -f of the rendering (-want +got):\n%s\nlisting:\n%s", d, got)
 		}
 		_ = prog.close()
@@ -32,9 +34,9 @@ func TestProgramMatchesRender(t *testing.T) {
 }
 
 func TestProgramIncremental(t *testing.T) {
-	requireRoot(t)
+	nfttest.RequireRoot(t)
 	nsA, nsB := newNetNS(t), newNetNS(t)
-	prog, err := newProgrammer("kjp-test", openNS(t, nsA))
+	prog, err := newProgrammer("kjp-test", nsA.Open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestProgramIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	handles := func() string {
-		return nsA.exec(t, "nft", "-a", "list", "chain", "ip", "kjp-test", "service-72VBRUMN-default/manual/tcp/")
+		return nsA.Exec(t, "nft", "-a", "list", "chain", "ip", "kjp-test", "service-72VBRUMN-default/manual/tcp/")
 	}
 	before := handles()
 
@@ -91,8 +93,8 @@ func TestProgramIncremental(t *testing.T) {
 	if err := prog.update(changes); err != nil {
 		t.Fatal(err)
 	}
-	nsB.nftLoad(t, Render(want))
-	if d := cmp.Diff(normalize(nsB.listTable(t, "kjp-test")), normalize(nsA.listTable(t, "kjp-test"))); d != "" {
+	nsB.NftLoad(t, Render(want))
+	if d := cmp.Diff(nfttest.Normalize(nsB.ListTable(t, "kjp-test")), nfttest.Normalize(nsA.ListTable(t, "kjp-test"))); d != "" {
 		t.Fatalf("table after incremental update differs from a fresh load of the new model (-want +got):\n%s", d)
 	}
 	if after := handles(); after != before {
@@ -103,7 +105,7 @@ func TestProgramIncremental(t *testing.T) {
 	if err := prog.sync(want, false); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(normalize(nsB.listTable(t, "kjp-test")), normalize(nsA.listTable(t, "kjp-test"))); d != "" {
+	if d := cmp.Diff(nfttest.Normalize(nsB.ListTable(t, "kjp-test")), nfttest.Normalize(nsA.ListTable(t, "kjp-test"))); d != "" {
 		t.Fatalf("table after an in-place full sync differs (-want +got):\n%s", d)
 	}
 	// And back to the original, in place (chains and sets removed).
@@ -112,14 +114,14 @@ func TestProgramIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	nsC := newNetNS(t)
-	nsC.nftLoad(t, Render(orig))
-	if d := cmp.Diff(normalize(nsC.listTable(t, "kjp-test")), normalize(nsA.listTable(t, "kjp-test"))); d != "" {
+	nsC.NftLoad(t, Render(orig))
+	if d := cmp.Diff(nfttest.Normalize(nsC.ListTable(t, "kjp-test")), nfttest.Normalize(nsA.ListTable(t, "kjp-test"))); d != "" {
 		t.Fatalf("table after a full sync back differs (-want +got):\n%s", d)
 	}
 	if err := prog.deleteTable(); err != nil {
 		t.Fatal(err)
 	}
-	if got := nsA.listTable(t, "kjp-test"); got != "" {
+	if got := nsA.ListTable(t, "kjp-test"); got != "" {
 		t.Fatalf("table still there after delete:\n%s", got)
 	}
 }

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +17,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/kijabi/kijabi/internal/network/nft"
 )
 
 // Defaults for Config.
@@ -68,11 +68,9 @@ type Proxier struct {
 	services cache.Indexer
 	slices   cache.Indexer
 
-	mu       sync.Mutex
-	dirty    map[types.NamespacedName]bool
-	needFull bool
-	kick     chan struct{}
-	synced   chan struct{} // closed after the first successful sync
+	loop  *nft.SyncLoop
+	mu    sync.Mutex
+	dirty map[types.NamespacedName]bool // Services to sync
 }
 
 // New checks the configuration and returns a Proxier; Run starts it.
@@ -109,19 +107,18 @@ func New(cfg Config) (*Proxier, error) {
 		}
 		node.ClusterCIDR = netip.PrefixFrom(a.Unmap(), ones).Masked()
 	}
+	log := cfg.Log.With("component", "proxy", "table", cfg.TableName)
 	return &Proxier{
-		cfg:      cfg,
-		node:     node,
-		log:      cfg.Log.With("component", "proxy", "table", cfg.TableName),
-		dirty:    map[types.NamespacedName]bool{},
-		needFull: true,
-		kick:     make(chan struct{}, 1),
-		synced:   make(chan struct{}),
+		cfg:   cfg,
+		node:  node,
+		log:   log,
+		loop:  nft.NewSyncLoop(cfg.MinSyncInterval, cfg.FullSyncInterval, log),
+		dirty: map[types.NamespacedName]bool{},
 	}, nil
 }
 
 // Synced is closed once the rules were first written.
-func (p *Proxier) Synced() <-chan struct{} { return p.synced }
+func (p *Proxier) Synced() <-chan struct{} { return p.loop.Synced() }
 
 // serviceIndex indexes EndpointSlices by their Service; the name is the proxy's own, as
 // the informer may be shared.
@@ -151,14 +148,7 @@ func (p *Proxier) markDirty(n types.NamespacedName) {
 	p.mu.Lock()
 	p.dirty[n] = true
 	p.mu.Unlock()
-	p.poke()
-}
-
-func (p *Proxier) poke() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
+	p.loop.Poke()
 }
 
 func objectOf(obj any) any {
@@ -190,16 +180,12 @@ func (p *Proxier) onSliceUpdate(oldObj, newObj any) {
 // Run watches the API and keeps the rules in sync until ctx ends; then it removes
 // its table and returns. It returns an error if it cannot start.
 func (p *Proxier) Run(ctx context.Context) error {
-	nsFD := -1
-	if p.cfg.NetNS != "" {
-		fd, err := unix.Open(p.cfg.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("proxy: open network namespace %s: %w", p.cfg.NetNS, err)
-		}
-		nsFD = fd
-		defer func() { _ = unix.Close(fd) }()
+	nsFD, closeNS, err := nft.OpenNetNS(p.cfg.NetNS)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
 	}
-	if err := writeSysctl(nsFD, routeLocalnetSysctl, "1"); err != nil {
+	defer closeNS()
+	if err := nft.WriteSysctl(nsFD, routeLocalnetSysctl, "1"); err != nil {
 		p.log.Warn("cannot enable route_localnet; localhost NodePorts will not work", "err", err)
 	}
 	prog, err := newProgrammer(p.cfg.TableName, nsFD)
@@ -243,7 +229,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	}
 	p.log.Info("service proxy started", "node", p.cfg.NodeName, "minSyncInterval", p.cfg.MinSyncInterval)
 
-	p.loop(ctx, prog)
+	p.loop.Run(ctx, func(full, first bool) error { return p.syncOnce(prog, full, first) })
 
 	stopInformers()
 	_ = svcInf.RemoveEventHandler(svcReg)
@@ -256,89 +242,34 @@ func (p *Proxier) Run(ctx context.Context) error {
 	return nil
 }
 
-func (p *Proxier) loop(ctx context.Context, prog *programmer) {
-	fullTimer := time.NewTimer(p.cfg.FullSyncInterval)
-	defer fullTimer.Stop()
-	var retry *time.Timer
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
-	first := true
-	var last time.Time
-	backoff := p.cfg.MinSyncInterval
-	p.poke()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.kick:
-		case <-fullTimer.C:
-			p.mu.Lock()
-			p.needFull = true
-			p.mu.Unlock()
-		}
-		if wait := time.Until(last.Add(p.cfg.MinSyncInterval)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		full, err := p.syncOnce(prog, first)
-		last = time.Now()
-		if err != nil {
-			p.log.Error("sync failed; retrying with a full sync", "err", err, "in", backoff)
-			p.mu.Lock()
-			p.needFull = true
-			p.mu.Unlock()
-			retry = time.AfterFunc(backoff, p.poke)
-			backoff = min(backoff*2, 30*time.Second)
-			continue
-		}
-		backoff = p.cfg.MinSyncInterval
-		if full {
-			fullTimer.Reset(p.cfg.FullSyncInterval)
-		}
-		if first {
-			first = false
-			close(p.synced)
-		}
-	}
-}
-
-// syncOnce applies what changed: everything when a full sync is due.
-func (p *Proxier) syncOnce(prog *programmer, fresh bool) (full bool, err error) {
+// syncOnce applies what changed, or everything when full; the first sync rewrites the
+// table from nothing.
+func (p *Proxier) syncOnce(prog *programmer, full, first bool) error {
 	p.mu.Lock()
 	dirty := p.dirty
 	p.dirty = map[types.NamespacedName]bool{}
-	full = p.needFull
-	p.needFull = false
 	p.mu.Unlock()
 	start := time.Now()
 	if full {
 		m := p.buildAll()
-		if err := prog.sync(m, fresh); err != nil {
-			return true, err
+		if err := prog.sync(m, first); err != nil {
+			return err
 		}
 		p.log.Debug("full sync", "services", len(m.Services), "took", time.Since(start))
-		return true, nil
+		return nil
 	}
 	if len(dirty) == 0 {
-		return false, nil
+		return nil
 	}
 	changes := make(map[types.NamespacedName]*ServiceRules, len(dirty))
 	for n := range dirty {
 		changes[n] = p.buildOne(n)
 	}
 	if err := prog.update(changes); err != nil {
-		return false, err
+		return err
 	}
 	p.log.Debug("partial sync", "services", len(changes), "took", time.Since(start))
-	return false, nil
+	return nil
 }
 
 func (p *Proxier) buildAll() *Model {
@@ -377,15 +308,4 @@ func (p *Proxier) buildOne(n types.NamespacedName) *ServiceRules {
 		}
 	}
 	return BuildService(p.node, svc, sl)
-}
-
-// writeSysctl writes a /proc/sys file in the network namespace nsFD (the current one
-// when nsFD < 0): /proc/sys/net shows the namespace of the thread that opens it.
-func writeSysctl(nsFD int, path, value string) error {
-	return inNetNS(nsFD, func() error {
-		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s: %w", path, err)
-		}
-		return nil
-	})
 }

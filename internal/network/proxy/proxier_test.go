@@ -18,13 +18,15 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kijabi/kijabi/internal/network/nft/nfttest"
 )
 
 // backend serves its name over HTTP on addr inside the namespace.
-func backend(t *testing.T, ns *netNS, addr, name string) {
+func backend(t *testing.T, ns *nfttest.NetNS, addr, name string) {
 	t.Helper()
 	var l net.Listener
-	if err := ns.do(func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+	if err := ns.Do(func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -35,13 +37,13 @@ func backend(t *testing.T, ns *netNS, addr, name string) {
 }
 
 // client makes HTTP requests from inside the namespace, one connection each.
-func client(ns *netNS) *http.Client {
+func client(ns *nfttest.NetNS) *http.Client {
 	return &http.Client{
 		Timeout: 3 * time.Second,
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-				err = ns.do(func() error {
+				err = ns.Do(func() error {
 					c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
 					return err
 				})
@@ -91,15 +93,15 @@ func eventually(t *testing.T, what string, f func() error) {
 }
 
 func TestProxierTraffic(t *testing.T) {
-	requireRoot(t)
+	nfttest.RequireRoot(t)
 	ns := newNetNS(t)
-	ns.ip(t, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
-	ns.ip(t, "link", "set", "d0", "up")
-	ns.ip(t, "link", "set", "d1", "up")
-	ns.ip(t, "addr", "add", "10.200.0.1/24", "dev", "d0")
-	ns.ip(t, "addr", "add", "10.200.0.11/32", "dev", "d0")
-	ns.ip(t, "addr", "add", "10.200.0.12/32", "dev", "d0")
-	ns.ip(t, "route", "add", "10.96.0.0/16", "dev", "d0")
+	ns.IP(t, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	ns.IP(t, "link", "set", "d0", "up")
+	ns.IP(t, "link", "set", "d1", "up")
+	ns.IP(t, "addr", "add", "10.200.0.1/24", "dev", "d0")
+	ns.IP(t, "addr", "add", "10.200.0.11/32", "dev", "d0")
+	ns.IP(t, "addr", "add", "10.200.0.12/32", "dev", "d0")
+	ns.IP(t, "route", "add", "10.96.0.0/16", "dev", "d0")
 	backend(t, ns, "10.200.0.11:8080", "one")
 	backend(t, ns, "10.200.0.12:8080", "two")
 
@@ -119,7 +121,7 @@ func TestProxierTraffic(t *testing.T) {
 		NodeIPs:         []net.IP{net.ParseIP("10.200.0.1")},
 		ClusterCIDR:     cidr,
 		TableName:       "kjp-traffic",
-		NetNS:           ns.path,
+		NetNS:           ns.Path,
 		MinSyncInterval: 20 * time.Millisecond,
 		Log:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -140,10 +142,10 @@ func TestProxierTraffic(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no first sync")
 	}
-	if v := strings.TrimSpace(ns.exec(t, "cat", "/proc/sys/net/ipv4/conf/all/route_localnet")); v != "1" {
+	if v := strings.TrimSpace(ns.Exec(t, "cat", "/proc/sys/net/ipv4/conf/all/route_localnet")); v != "1" {
 		t.Errorf("route_localnet in the namespace = %s, want 1", v)
 	}
-	listing := ns.listTable(t, "kjp-traffic")
+	listing := ns.ListTable(t, "kjp-traffic")
 	for _, want := range []string{
 		"10.96.0.10 . tcp . 80 : goto service-",
 		"tcp . 30080 : goto external-",
@@ -206,7 +208,7 @@ func TestProxierTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "deleted Service removed", func() error {
-		if strings.Contains(ns.listTable(t, "kjp-traffic"), "10.96.0.10") {
+		if strings.Contains(ns.ListTable(t, "kjp-traffic"), "10.96.0.10") {
 			return errors.New("10.96.0.10 still in the table")
 		}
 		return nil
@@ -218,7 +220,7 @@ func TestProxierTraffic(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	done <- nil
-	if l := ns.listTable(t, "kjp-traffic"); l != "" {
+	if l := ns.ListTable(t, "kjp-traffic"); l != "" {
 		t.Fatalf("table left after shutdown:\n%s", l)
 	}
 }

@@ -14,37 +14,29 @@ func Render(m *Model) string {
 	t := "ip " + m.Table
 	fmt.Fprintf(&b, "add table %s\n", t)
 	for _, c := range m.Chains {
-		renderChainDecl(&b, t, c)
+		c.WriteDecl(&b, t)
 	}
 	for _, s := range m.Sets {
 		renderSetDecl(&b, t, s)
 	}
 	for _, c := range m.Chains {
-		renderRules(&b, t, c)
+		c.WriteRules(&b, t)
 	}
 	renderElements(&b, t, m.Elements)
 	for _, sr := range m.Services {
 		fmt.Fprintf(&b, "\n# %s\n", sr.Name)
 		for _, c := range sr.Chains {
-			renderChainDecl(&b, t, c)
+			c.WriteDecl(&b, t)
 		}
 		for _, s := range sr.Sets {
 			renderSetDecl(&b, t, s)
 		}
 		for _, c := range sr.Chains {
-			renderRules(&b, t, c)
+			c.WriteRules(&b, t)
 		}
 		renderElements(&b, t, sr.Elements)
 	}
 	return b.String()
-}
-
-func renderChainDecl(b *strings.Builder, t string, c *Chain) {
-	if c.Hook == nil {
-		fmt.Fprintf(b, "add chain %s %s\n", t, c.Name)
-		return
-	}
-	fmt.Fprintf(b, "add chain %s %s { type %s hook %s priority %d; policy accept; }\n", t, c.Name, c.Hook.Type, c.Hook.Hook, c.Hook.Priority)
 }
 
 func renderSetDecl(b *strings.Builder, t string, s Set) {
@@ -55,12 +47,6 @@ func renderSetDecl(b *strings.Builder, t string, s Set) {
 		fmt.Fprintf(b, "add set %s %s { type %s; flags dynamic,timeout; timeout %ds; }\n", t, s.Name, s.Key, int64(s.Timeout.Seconds()))
 	default:
 		fmt.Fprintf(b, "add set %s %s { type %s; }\n", t, s.Name, s.Key)
-	}
-}
-
-func renderRules(b *strings.Builder, t string, c *Chain) {
-	for _, r := range c.Rules {
-		fmt.Fprintf(b, "add rule %s %s %s\n", t, c.Name, r.text())
 	}
 }
 

@@ -35,19 +35,11 @@ func Value(v any, t *Type) ref.Val {
 	}
 	switch t.Kind {
 	case KindIntOrString:
-		switch x := v.(type) {
-		case string:
+		if x, ok := v.(string); ok {
 			return types.String(x)
-		case int64:
-			return types.Int(x)
-		case int:
-			return types.Int(x)
-		case int32:
-			return types.Int(x)
-		case float64:
-			if x == float64(int64(x)) {
-				return types.Int(int64(x))
-			}
+		}
+		if n, ok := integer(v); ok {
+			return types.Int(n)
 		}
 		return types.NewErr("invalid data, expected XIntOrString value to be either a string or integer")
 	case KindObject, KindMap:
@@ -101,17 +93,8 @@ func Value(v any, t *Type) ref.Val {
 		}
 		return types.String(s)
 	case KindInt:
-		switch x := v.(type) {
-		case int64:
-			return types.Int(x)
-		case int:
-			return types.Int(x)
-		case int32:
-			return types.Int(x)
-		case float64:
-			if x == float64(int64(x)) {
-				return types.Int(int64(x))
-			}
+		if n, ok := integer(v); ok {
+			return types.Int(n)
 		}
 		return types.NewErr("invalid data, expected int, got %T", v)
 	case KindDouble:
@@ -571,3 +554,21 @@ func (it *listIterator) Next() ref.Val {
 
 // semanticEqual compares two JSON values as apimachinery does.
 func semanticEqual(a, b any) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// integer reads a whole number as unstructured content holds it (JSON numbers may come as
+// float64).
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
@@ -304,9 +305,25 @@ func (c *Controller) writeStatus(ctx context.Context, hpa *autoscalingv2.Horizon
 	if equality.Semantic.DeepEqual(status, hpa.Status) {
 		return nil
 	}
+	// The controller is the status' only writer, so a conflict (the lister had not yet
+	// seen this controller's previous write) is answered by writing the same status over
+	// the latest object: otherwise what a sync did — a rescale's lastScaleTime — would be
+	// lost, and later syncs that compute no new size would never write it.
+	hpas := c.client.AutoscalingV2().HorizontalPodAutoscalers(hpa.Namespace)
 	updated := hpa.DeepCopy()
 	updated.Status = status
-	_, err := c.client.AutoscalingV2().HorizontalPodAutoscalers(hpa.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		_, err := hpas.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			latest, gerr := hpas.Get(ctx, hpa.Name, metav1.GetOptions{})
+			if gerr != nil {
+				return gerr
+			}
+			updated = latest.DeepCopy()
+			updated.Status = status
+		}
+		return err
+	})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

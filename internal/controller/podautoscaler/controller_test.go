@@ -526,6 +526,30 @@ func TestSyncFailedRescale(t *testing.T) {
 	wantEvents(t, f.events(), "Warning FailedRescale New size: 2; reason: cpu resource utilization (percentage of request) above target; error: boom")
 }
 
+// TestSyncStatusConflictKeepsRescale: when the status write after a rescale conflicts
+// (the lister had not yet seen the controller's previous write), the status is written
+// over the latest object, so the rescale's lastScaleTime and sizes are not lost.
+func TestSyncStatusConflictKeepsRescale(t *testing.T) {
+	f := newFixture(t, testHPA("hpa", "web", cpuUtilization(50)), testPod("a", 100))
+	f.setScale("web", 1)
+	f.cpuUsage(map[string]string{"a": "100m"})
+	conflicts := 0
+	f.client.PrependReactor("update", "horizontalpodautoscalers", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "status" && conflicts == 0 {
+			conflicts++
+			return true, nil, apierrors.NewConflict(autoscalingv2.Resource("horizontalpodautoscalers"), "hpa", errors.New("modified"))
+		}
+		return false, nil, nil
+	})
+	if err := f.c.sync(context.Background(), "ns/hpa"); err != nil {
+		t.Fatal(err)
+	}
+	hpa, _ := f.client.AutoscalingV2().HorizontalPodAutoscalers("ns").Get(context.Background(), "hpa", metav1.GetOptions{})
+	if conflicts != 1 || hpa.Status.LastScaleTime == nil || hpa.Status.DesiredReplicas != 2 {
+		t.Fatalf("after a conflicting status write: conflicts %d, status %+v", conflicts, hpa.Status)
+	}
+}
+
 // TestRun runs the controller on started informers: it scales the target, and forgets an
 // autoscaler once deleted.
 func TestRun(t *testing.T) {

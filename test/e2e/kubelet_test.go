@@ -529,6 +529,11 @@ spec:
 		}
 	})
 
+	t.Run("Crictl", func(t *testing.T) {
+		c.t = t
+		testCrictl(t, c)
+	})
+
 	t.Run("KubectlDebugEphemeralContainer", func(t *testing.T) {
 		c.t = t
 		c.create(shPod("debugged", "exec sleep 3600"))

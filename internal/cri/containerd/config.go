@@ -118,6 +118,19 @@ var disabledPlugins = []string{
 
 // paths under Dir.
 func (c *Config) configPath() string { return filepath.Join(c.Dir, "config.toml") }
+
+// CrictlConfigPath is where Start writes a crictl configuration pointing at the containerd
+// whose directory is dir, so that `crictl --config PATH ps` (or CRI_CONFIG_FILE=PATH)
+// inspects the node's pods and containers as on any Kubernetes node.
+func CrictlConfigPath(dir string) string { return filepath.Join(dir, "crictl.yaml") }
+
+// renderCrictlConfig is crictl's configuration file for the CRI socket at sock.
+func renderCrictlConfig(sock string) string {
+	return "# Written by kijabi: crictl --config THIS-FILE ps\n" +
+		"runtime-endpoint: unix://" + sock + "\n" +
+		"image-endpoint: unix://" + sock + "\n" +
+		"timeout: 10\n"
+}
 func (c *Config) logPath() string    { return filepath.Join(c.Dir, "containerd.log") }
 func (c *Config) pidPath() string    { return filepath.Join(c.Dir, "containerd.pid") }
 func (c *Config) certsDir() string   { return filepath.Join(c.Dir, "certs.d") }

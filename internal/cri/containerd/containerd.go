@@ -166,6 +166,9 @@ func (p *Process) prepare() error {
 	if err := writeFileAtomic(c.configPath(), []byte(c.renderConfig(binDir, currentHost())), 0o600); err != nil {
 		return err
 	}
+	if err := writeFileAtomic(CrictlConfigPath(c.Dir), []byte(renderCrictlConfig(SocketPath(c.Dir))), 0o644); err != nil {
+		return err
+	}
 	p.killStale()
 	if st, err := os.Stat(c.logPath()); err == nil && st.Size() > logRotateSize {
 		if err := os.Rename(c.logPath(), c.logPath()+".1"); err != nil {

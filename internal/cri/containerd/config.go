@@ -131,10 +131,10 @@ func renderCrictlConfig(sock string) string {
 		"image-endpoint: unix://" + sock + "\n" +
 		"timeout: 10\n"
 }
-func (c *Config) logPath() string    { return filepath.Join(c.Dir, "containerd.log") }
-func (c *Config) pidPath() string    { return filepath.Join(c.Dir, "containerd.pid") }
-func (c *Config) certsDir() string   { return filepath.Join(c.Dir, "certs.d") }
-func (c *Config) stateDir() string   { return filepath.Join(c.Dir, "state") }
+func (c *Config) logPath() string  { return filepath.Join(c.Dir, "containerd.log") }
+func (c *Config) pidPath() string  { return filepath.Join(c.Dir, "containerd.pid") }
+func (c *Config) certsDir() string { return filepath.Join(c.Dir, "certs.d") }
+func (c *Config) stateDir() string { return filepath.Join(c.Dir, "state") }
 
 // hostFacts are what the config depends on beyond Config.
 type hostFacts struct {

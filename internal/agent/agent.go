@@ -103,6 +103,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// base is handed to the parts that name themselves (component=containerd, proxy…);
+	// the agent's own messages carry component=agent.
+	base := log
 	log = log.With("component", "agent")
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
@@ -122,7 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// once pods have been removed when RemovePodsOnStop asks for it.
 		proc, err = containerd.Start(context.WithoutCancel(ctx), containerd.Config{
 			Dir: containerd.DefaultDir(cfg.DataDir), SandboxImage: image.PauseImage,
-			InsecureRegistries: cfg.InsecureRegistries, Log: log,
+			InsecureRegistries: cfg.InsecureRegistries, Log: base,
 		})
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
@@ -174,7 +177,7 @@ func Run(ctx context.Context, cfg Config) error {
 		shared.Discovery().V1().EndpointSlices().Informer()
 	}
 	shared.Start(ctx.Done())
-	nw := &addons{cfg: cfg, client: client, informers: shared, log: log}
+	nw := &addons{cfg: cfg, client: client, informers: shared, log: log, base: base}
 	defer nw.wait()
 	nw.start(ctx)
 	// Pods' packets to other nodes carry VXLAN's 50 bytes: their MTU leaves room.
@@ -238,7 +241,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(serverDone)
 		err := kubeletserver.Serve(ctx, kubeletserver.Config{
 			Addr: net.JoinHostPort("", strconv.Itoa(port)), Runtime: rt, TLS: serving, Pods: kl,
-			NodeName: cfg.NodeName, Log: log.With("component", "kubelet-server"),
+			NodeName: cfg.NodeName, Log: base.With("component", "kubelet-server"),
 		})
 		if err != nil && ctx.Err() == nil {
 			log.Error("kubelet server stopped", "err", err)

@@ -29,8 +29,10 @@ type addons struct {
 	// has its own).
 	informers informers.SharedInformerFactory
 	log       *slog.Logger
-	wg        sync.WaitGroup
-	once      sync.Once
+	// base is log without its component, for the add-ons that name themselves.
+	base *slog.Logger
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
 func (a *addons) goRun(ctx context.Context, what string, run func(context.Context) error) {
@@ -50,7 +52,7 @@ func (a *addons) start(ctx context.Context) {
 	}
 	px, err := proxy.New(proxy.Config{
 		Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, NodeIPs: []net.IP{a.cfg.NodeIP},
-		ClusterCIDR: a.cfg.ClusterCIDR, TableName: a.cfg.ProxyTable, Log: a.log.With("component", "proxy"),
+		ClusterCIDR: a.cfg.ClusterCIDR, TableName: a.cfg.ProxyTable, Log: a.base,
 	})
 	if err != nil {
 		a.log.Error("service proxy", "err", err)
@@ -60,7 +62,7 @@ func (a *addons) start(ctx context.Context) {
 	if !a.cfg.DisableNetworkPolicy {
 		np, err := netpol.New(netpol.Config{
 			Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, TableName: netpolTable(a.cfg),
-			Log: a.log.With("component", "netpol"),
+			Log: a.base.With("component", "netpol"),
 		})
 		if err != nil {
 			a.log.Error("network policy controller", "err", err)
@@ -72,7 +74,7 @@ func (a *addons) start(ctx context.Context) {
 	ing, err := ingress.New(ingress.Config{
 		Client: a.client, HTTPAddr: a.cfg.IngressHTTPAddr, HTTPSAddr: a.cfg.IngressHTTPSAddr,
 		StatusAddresses: func() []string { return []string{nodeIP} },
-		Log:             a.log.With("component", "ingress"),
+		Log:             a.base.With("component", "ingress"),
 	})
 	if err != nil {
 		a.log.Error("ingress controller", "err", err)
@@ -81,7 +83,7 @@ func (a *addons) start(ctx context.Context) {
 	}
 	iface := a.cfg.LBInterface
 	a.goRun(ctx, "load-balancer announcer", func(ctx context.Context) error {
-		return lbannounce.Run(ctx, lbannounce.Config{Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, Interface: iface, Log: a.log})
+		return lbannounce.Run(ctx, lbannounce.Config{Client: a.client, Informers: a.informers, NodeName: a.cfg.NodeName, Interface: iface, Log: a.base.With("component", "lbannounce")})
 	})
 }
 
@@ -99,7 +101,7 @@ func (a *addons) networkReady(ctx context.Context, gateway net.IP) {
 		}
 		srv, err := dns.New(dns.Config{
 			Client: a.client, Informers: a.informers, Domain: a.cfg.ClusterDomain, Listen: []string{listen},
-			Upstreams: a.cfg.DNSUpstreams, ReverseCIDRs: reverse, Log: a.log.With("component", "dns"),
+			Upstreams: a.cfg.DNSUpstreams, ReverseCIDRs: reverse, Log: a.base,
 		})
 		if err != nil {
 			a.log.Error("cluster DNS", "err", err)

@@ -24,7 +24,7 @@ func (a *addons) startOverlay(ctx context.Context) bool {
 	device, vni := overlayDevice(a.cfg.Bridge)
 	c, err := overlay.New(overlay.Config{
 		Client: a.client, NodeName: a.cfg.NodeName, NodeIP: a.cfg.NodeIP, Device: device, VNI: vni,
-		Log: a.log.With("component", "overlay"),
+		Log: a.base.With("component", "overlay"),
 	})
 	if err != nil {
 		a.log.Error("pod network overlay", "err", err)

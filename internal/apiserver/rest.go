@@ -599,7 +599,8 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 	} else {
 		a.SetNamespace("")
 	}
-	if a.GetName() == "" && a.GetGenerateName() != "" {
+	generated := a.GetName() == "" && a.GetGenerateName() != ""
+	if generated {
 		a.SetName(generateName(a.GetGenerateName()))
 	}
 	if a.GetName() == "" {
@@ -652,12 +653,24 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 		return obj, nil
 	}
 	out, err := res.store.Create(ctx, res.store.Key(namespace, a.GetName()), obj)
+	// A generated name that is taken is generated again, as kube-apiserver does
+	// (RetryGenerateName): five random characters collide now and then among the
+	// thousands of pods of one ReplicaSet.
+	for try := 1; generated && try < maxGenerateNameAttempts && errors.Is(err, storage.ErrExists); try++ {
+		a, _ = meta.Accessor(obj) // obj may be a copy made after a was taken
+		a.SetName(generateName(a.GetGenerateName()))
+		out, err = res.store.Create(ctx, res.store.Key(namespace, a.GetName()), obj)
+	}
 	if err != nil {
 		s.releaseOnFailure(res, obj, dry)
 		return nil, storageError(err, res.gr, a.GetName())
 	}
 	return out, nil
 }
+
+// maxGenerateNameAttempts is how many names a create with generateName tries, as
+// kube-apiserver.
+const maxGenerateNameAttempts = 8
 
 func (s *Server) update(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
 	obj, err := s.decodeBody(w, r, res, res.gvk)

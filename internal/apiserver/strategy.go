@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,8 +30,14 @@ func generateName(base string) string {
 	if len(base) > maxNameLength-randomLength {
 		base = base[:maxNameLength-randomLength]
 	}
+	if f := nameSuffix.Load(); f != nil {
+		return base + (*f)()
+	}
 	return base + utilrand.String(randomLength)
 }
+
+// nameSuffix, when set (by tests), replaces the random suffix of generated names.
+var nameSuffix atomic.Pointer[func() string]
 
 // structField returns the named field of the struct obj points to, or an invalid Value.
 func structField(obj runtime.Object, name string) reflect.Value {

@@ -7,17 +7,14 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/testserver"
 	"github.com/kijabi/kijabi/internal/testutil"
 )
@@ -248,19 +245,8 @@ func TestCELStoredPolicyThatDoesNotCompile(t *testing.T) {
 		},
 	}
 	policy.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicy"))
-	scheme := apiserver.NewScheme()
-	var buf strings.Builder
-	if err := protobuf.NewSerializer(scheme, scheme).Encode(policy, &buf); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if _, err := cli.Put(ctx, "/registry/admissionregistration.k8s.io/validatingadmissionpolicies/stored.example.com", buf.String()); err != nil {
-		t.Fatal(err)
-	}
+	const key = "/registry/admissionregistration.k8s.io/validatingadmissionpolicies/stored.example.com"
+	putStored(ctx, t, etcd, key, policy)
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "stored-binding.example.com"},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "stored.example.com", ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}}}
 	if _, err := s.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
@@ -277,13 +263,7 @@ func TestCELStoredPolicyThatDoesNotCompile(t *testing.T) {
 		t.Errorf("patch of the broken policy: %v\n%s", r.Err, r.Stderr)
 	}
 	policy.Spec.FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
-	buf.Reset()
-	if err := protobuf.NewSerializer(scheme, scheme).Encode(policy, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Put(ctx, "/registry/admissionregistration.k8s.io/validatingadmissionpolicies/stored.example.com", buf.String()); err != nil {
-		t.Fatal(err)
-	}
+	putStored(ctx, t, etcd, key, policy)
 	testutil.Poll(t, 30*time.Second, "failurePolicy Ignore to let requests through", func() (bool, error) {
 		return s.Kubectl(t, "create", "configmap", "probe", "--from-literal=a=b").Err == nil, nil
 	})

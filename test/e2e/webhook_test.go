@@ -23,18 +23,15 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/kijabi/kijabi/internal/apiserver"
 	"github.com/kijabi/kijabi/internal/testserver"
 )
 
@@ -365,19 +362,7 @@ func TestWebhookDryRunSideEffects(t *testing.T) {
 		}},
 	}
 	cfg.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingWebhookConfiguration"))
-	scheme := apiserver.NewScheme()
-	var buf strings.Builder
-	if err := protobuf.NewSerializer(scheme, scheme).Encode(cfg, &buf); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	if _, err := cli.Put(ctx, "/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/legacy", buf.String()); err != nil {
-		t.Fatal(err)
-	}
+	putStored(ctx, t, etcd, "/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/legacy", cfg)
 	want := `Error from server (BadRequest): admission webhook "unknown.webhook.test" does not support dry run`
 	poll(t, 30*time.Second, "dry runs to be refused", func() (bool, error) {
 		r := s.Kubectl(t, "run", "dry", "--image=busybox", "--restart=Never", "--dry-run=server")

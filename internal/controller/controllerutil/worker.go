@@ -74,7 +74,8 @@ func (w *Worker) ProcessNextItem(ctx context.Context) bool {
 	}
 	defer w.Queue.Done(key)
 	if err := w.Sync(ctx, key); err != nil {
-		if w.Quiet == nil || !w.Quiet(err) {
+		// A sync cut short because the controller is stopping is no failure to report.
+		if ctx.Err() == nil && (w.Quiet == nil || !w.Quiet(err)) {
 			utilruntime.HandleErrorWithContext(ctx, err, w.message(), w.logKey(), key)
 		}
 		w.Queue.AddRateLimited(key)

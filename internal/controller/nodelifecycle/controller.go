@@ -207,7 +207,9 @@ func processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[str
 	}
 	defer q.Done(key)
 	if err := sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, msg, "key", key)
+		if ctx.Err() == nil { // not cut short by the controller stopping
+			utilruntime.HandleErrorWithContext(ctx, err, msg, "key", key)
+		}
 		q.AddRateLimited(key)
 		return true
 	}

@@ -25,6 +25,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -65,6 +66,15 @@ type Controller struct {
 	taintSeen map[string]map[string]time.Time
 	// pending holds the keys of pods with an eviction scheduled, and when.
 	pending map[string]time.Time
+
+	rates evictionRates
+	// zones holds each zone's state, as the last monitor pass found it, and limiters the
+	// rate its nodes may get their first NoExecute taint at.
+	zones    map[string]zoneState
+	limiters map[string]flowcontrol.RateLimiter
+	// masterDisruption is set while every zone is wholly not ready: then the problem is
+	// more likely the control plane's view than the nodes, and nothing is evicted.
+	masterDisruption bool
 }
 
 // Option configures a Controller.
@@ -84,6 +94,16 @@ func WithStartupGracePeriod(d time.Duration) Option {
 // the grace period when that is shorter). Nodes are also examined on every change and when
 // their grace period runs out.
 func WithMonitorPeriod(d time.Duration) Option { return func(c *Controller) { c.monitorPeriod = d } }
+
+// WithEvictionRates sets how many nodes per second get their first NoExecute taint (and so
+// have their pods evicted): rate in a zone that is healthy, or wholly down; secondary in a zone
+// of more than largeCluster nodes where at least the unhealthy fraction of them are not ready
+// (smaller such zones evict nothing). Defaults: 0.1, 0.01, 0.55 and 50, as upstream's.
+func WithEvictionRates(rate, secondary float32, unhealthy float64, largeCluster int) Option {
+	return func(c *Controller) {
+		c.rates = evictionRates{primary: rate, secondary: secondary, unhealthy: unhealthy, largeCluster: largeCluster}
+	}
+}
 
 // WithClock makes the controller (and its queues' delays) read time from clk; tests pass a
 // fake clock.
@@ -108,6 +128,10 @@ func New(client kubernetes.Interface, nodeInformer coreinformers.NodeInformer, l
 		health:       map[string]*health{},
 		taintSeen:    map[string]map[string]time.Time{},
 		pending:      map[string]time.Time{},
+		zones:        map[string]zoneState{},
+		limiters:     map[string]flowcontrol.RateLimiter{},
+		rates: evictionRates{primary: DefaultEvictionRate, secondary: DefaultSecondaryEvictionRate,
+			unhealthy: DefaultUnhealthyZoneThreshold, largeCluster: DefaultLargeClusterThreshold},
 		synced: []cache.InformerSynced{nodeInformer.Informer().HasSynced, leaseInformer.Informer().HasSynced,
 			podInformer.Informer().HasSynced},
 	}
@@ -191,6 +215,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	ticker := c.clock.NewTicker(c.monitorPeriod)
 	defer ticker.Stop()
 	for {
+		c.handleDisruption(ctx)
 		c.enqueueAllNodes()
 		select {
 		case <-ctx.Done():
@@ -445,7 +470,7 @@ func (c *Controller) reconcileTaints(ctx context.Context, node *corev1.Node) err
 			node = fresh
 		}
 		first = false
-		taints, changed := desiredTaints(node.Spec.Taints, findCondition(node.Status.Conditions, corev1.NodeReady), c.clock.Now())
+		taints, changed := c.allowedTaints(ctx, node)
 		if !changed {
 			return nil
 		}
@@ -580,4 +605,133 @@ func conditionPatch(uid types.UID, cond corev1.PodCondition) ([]byte, error) {
 		"metadata": map[string]any{"uid": uid},
 		"status":   map[string]any{"conditions": []corev1.PodCondition{cond}},
 	})
+}
+
+// --- zones: eviction rates and disruption modes
+
+// allowedTaints returns the taints the node should have now and whether they differ from its
+// own: the NoSchedule taints of its conditions, and the NoExecute taint of its Ready
+// condition — unless every zone is down (none then), or the node has neither NoExecute taint
+// yet and its zone's rate allows no new one now (it is then looked at again shortly).
+func (c *Controller) allowedTaints(ctx context.Context, node *corev1.Node) ([]corev1.Taint, bool) {
+	now := c.clock.Now()
+	taints, changed := desiredTaints(node.Spec.Taints, findCondition(node.Status.Conditions, corev1.NodeReady), now)
+	unreachable, notReady := UnreachableTaint(), NotReadyTaint()
+	had := func(ts []corev1.Taint) bool {
+		for _, t := range ts {
+			if t.MatchTaint(&unreachable) || t.MatchTaint(&notReady) {
+				return true
+			}
+		}
+		return false
+	}
+	if changed && had(taints) && !had(node.Spec.Taints) {
+		c.mu.Lock()
+		master := c.masterDisruption
+		allowed := !master && c.limiterFor(zoneOf(node)).TryAccept()
+		c.mu.Unlock()
+		if !allowed {
+			taints, changed = node.Spec.Taints, false
+			if !master {
+				klog.FromContext(ctx).V(2).Info("Node's NoExecute taint waits for its zone's eviction rate", "node", node.Name, "zone", zoneOf(node))
+				c.nodeQueue.AddAfter(node.Name, time.Second)
+			}
+		}
+	}
+	c.mu.Lock()
+	master := c.masterDisruption
+	c.mu.Unlock()
+	if master && had(taints) {
+		var kept []corev1.Taint
+		for _, t := range taints {
+			if !t.MatchTaint(&unreachable) && !t.MatchTaint(&notReady) {
+				kept = append(kept, t)
+			}
+		}
+		taints, changed = kept, true
+	}
+	out, more := desiredNoScheduleTaints(taints, node.Status.Conditions, node.Spec.Unschedulable)
+	if !changed && !more {
+		return node.Spec.Taints, false
+	}
+	return out, true
+}
+
+// limiterFor returns the zone's eviction limiter, made at the normal rate for a zone no
+// monitor pass has seen yet. c.mu must be held.
+func (c *Controller) limiterFor(zone string) flowcontrol.RateLimiter {
+	if l, ok := c.limiters[zone]; ok {
+		return l
+	}
+	l := c.newLimiter(c.rates.primary)
+	c.limiters[zone] = l
+	return l
+}
+
+func (c *Controller) newLimiter(qps float32) flowcontrol.RateLimiter {
+	if qps <= 0 {
+		return flowcontrol.NewFakeNeverRateLimiter()
+	}
+	return flowcontrol.NewTokenBucketRateLimiterWithClock(qps, 1, c.clock)
+}
+
+// handleDisruption works out each zone's state from its nodes' Ready conditions and sets the
+// zones' eviction rates from them. When every zone is wholly down the controller enters
+// "master disruption" (no NoExecute taints, so no evictions); when some node is ready again
+// it leaves it, and counts every node as heard from now, so that none is evicted for the
+// silence of the outage.
+func (c *Controller) handleDisruption(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	nodes, err := c.nodeLister.List(labels.Everything())
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Listing nodes failed")
+		return
+	}
+	ready := map[string][]*corev1.NodeCondition{}
+	for _, n := range nodes {
+		z := zoneOf(n)
+		ready[z] = append(ready[z], findCondition(n.Status.Conditions, corev1.NodeReady))
+	}
+	states := map[string]zoneState{}
+	allDown := len(ready) > 0
+	for z, conds := range ready {
+		states[z] = computeZoneState(conds, c.rates.unhealthy)
+		allDown = allDown && states[z] == stateFullDisruption
+	}
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case allDown && !c.masterDisruption:
+		logger.Info("Controller detected that all Nodes are not-Ready. Entering master disruption mode")
+		c.masterDisruption = true
+		for _, n := range nodes {
+			c.nodeQueue.Add(n.Name) // their NoExecute taints go
+		}
+	case !allDown && c.masterDisruption:
+		logger.Info("Controller detected that some Nodes are Ready. Exiting master disruption mode")
+		c.masterDisruption = false
+		for _, h := range c.health {
+			h.probe = now
+		}
+		for z := range c.zones {
+			c.zones[z] = stateInitial // their limiters are set afresh below
+		}
+	}
+	for z, st := range states {
+		if old, ok := c.zones[z]; ok && old == st {
+			continue
+		}
+		if old, ok := c.zones[z]; ok && old != stateInitial {
+			logger.Info("Controller detected that zone is now in new state", "zone", z, "newState", st)
+		}
+		c.zones[z] = st
+		c.limiters[z] = c.newLimiter(zoneEvictionRate(st, len(ready[z]), c.rates))
+	}
+	for z := range c.zones {
+		if _, ok := states[z]; !ok {
+			delete(c.zones, z)
+			delete(c.limiters, z)
+		}
+	}
 }

@@ -31,8 +31,22 @@
 // re-queued for the moment its grace period would run out, and all nodes are re-examined
 // every monitor period, 5s by default) and pod keys (marking not ready and eviction; a pod
 // with an eviction pending is re-queued for when it falls due). Everything is read from the
-// informers' caches. Unlike upstream there are no per-zone eviction rate limits and no
-// "full disruption" mode (upstream stops evicting when every node is not ready).
+// informers' caches.
+//
+//   - NoSchedule taints follow the conditions, as upstream's TaintNodesByCondition:
+//     not-ready (Ready False), unreachable (Unknown), memory-, disk- and pid-pressure,
+//     network-unavailable, and unschedulable for a cordoned node. They come and go at once.
+//   - Eviction limits, by zone (the node's topology region and zone labels). Every monitor
+//     period each zone's state is worked out from its nodes' Ready conditions: Normal,
+//     PartialDisruption (more than two nodes and at least 55 % of them not ready) or
+//     FullDisruption (none ready). A node's first NoExecute taint — the step that evicts
+//     its pods — is given at the zone's rate: 0.1 nodes/s when Normal or FullDisruption,
+//     0.01/s when PartialDisruption in a zone of more than 50 nodes, none in a smaller one
+//     (WithEvictionRates). When every zone is in FullDisruption the controller enters
+//     "master disruption": it assumes the fault is its own view of the nodes, removes the
+//     NoExecute taints and evicts nothing; when a node is ready again it leaves that mode and
+//     counts every node as heard from then. Swapping not-ready for unreachable, and removing
+//     taints, are not limited.
 //
 // # Usage
 //

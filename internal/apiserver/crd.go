@@ -30,7 +30,8 @@ import (
 // Custom resources: the server watches CustomResourceDefinitions and, for each established
 // one, serves its resource under /apis/GROUP/VERSION for every served version. Objects are
 // *unstructured.Unstructured, stored as JSON under /registry/GROUP/PLURAL/ in the storage
-// version; with conversion None, serving another version only rewrites apiVersion.
+// version; with conversion None, serving another version only rewrites apiVersion, with
+// Webhook the definition's conversion webhook converts objects (crconvert.go).
 
 const crdCleanupFinalizer = "customresourcecleanup.apiextensions.k8s.io"
 
@@ -45,6 +46,8 @@ type crInfo struct {
 	rules *crschema.Rules
 	// storageVersion is the version objects are stored in.
 	storageVersion string
+	// hook is the definition's conversion webhook (nil for strategy None).
+	hook *crdWebhook
 }
 
 func (c *crInfo) terminating() bool { return c.crd.DeletionTimestamp != nil }
@@ -116,6 +119,9 @@ func (s *Server) crSnapshot() []*resource {
 // Its version changes when the definition's storage version does.
 type crdCodec struct {
 	gvk atomic.Pointer[schema.GroupVersionKind]
+	// conv converts objects of other versions with the definition's conversion webhook
+	// (nil for strategy None).
+	conv atomic.Pointer[crdConversion]
 }
 
 func newCRDCodec(gvk schema.GroupVersionKind) *crdCodec {
@@ -129,6 +135,13 @@ func (c *crdCodec) Encode(obj runtime.Object) ([]byte, error) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("custom resource is %T, not unstructured", obj)
+	}
+	if conv := c.conv.Load(); conv != nil {
+		// An object in another version is converted in place, so that what the store
+		// returns after writing it is in the storage version, as it is stored.
+		if err := conv.toStorage(u, gvk); err != nil {
+			return nil, err
+		}
 	}
 	content := make(map[string]any, len(u.Object)+2)
 	for k, v := range u.Object {
@@ -144,7 +157,15 @@ func (c *crdCodec) Decode(data []byte, into runtime.Object) error {
 	if !ok {
 		return fmt.Errorf("custom resource decodes into %T, not unstructured", into)
 	}
-	return u.UnmarshalJSON(data)
+	if err := u.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	// Objects stored in an earlier storage version are converted into the current one:
+	// decoded objects lose their apiVersion (storage.setRV) and are taken to be in it.
+	if conv := c.conv.Load(); conv != nil {
+		return conv.toStorage(u, *c.gvk.Load())
+	}
+	return nil
 }
 
 // crConverter converts custom resources between versions with strategy None (rewriting
@@ -214,7 +235,7 @@ func buildCRResources(crd *apiextensionsv1.CustomResourceDefinition, store *stor
 	storageVersion := storageVersionOf(crd)
 	for i := range crd.Spec.Versions {
 		v := &crd.Spec.Versions[i]
-		info := &crInfo{crd: crd, version: v, storageVersion: storageVersion}
+		info := &crInfo{crd: crd, version: v, storageVersion: storageVersion, hook: newCRDWebhook(crd)}
 		if v.Schema != nil {
 			info.schema = v.Schema.OpenAPIV3Schema
 			info.rules = crschema.CompileRules(info.schema)
@@ -278,8 +299,13 @@ func (s *Server) serveCRD(ctx context.Context, crd *apiextensionsv1.CustomResour
 		sv = nil
 	}
 	storageGVK := schema.GroupVersionKind{Group: crd.Spec.Group, Version: storageVersion, Kind: names.Kind}
+	var conv *crdConversion
+	if hook := newCRDWebhook(crd); hook != nil {
+		conv = &crdConversion{server: s, hook: hook}
+	}
 	if sv == nil {
 		codec := newCRDCodec(storageGVK)
+		codec.conv.Store(conv)
 		store := storage.New(s.cfg.Storage.Client, "/registry/"+crd.Spec.Group+"/"+crd.Spec.Names.Plural+"/",
 			codec, func() runtime.Object { return &unstructured.Unstructured{} })
 		cctx, cancel := context.WithCancel(ctx)
@@ -289,8 +315,9 @@ func (s *Server) serveCRD(ctx context.Context, crd *apiextensionsv1.CustomResour
 		}
 		sv = &crdServing{uid: string(crd.UID), store: store, codec: codec, cancel: cancel}
 	} else {
-		// The storage version may have changed: new writes use it.
+		// The storage version and the conversion may have changed: new writes use them.
 		sv.codec.gvk.Store(&storageGVK)
+		sv.codec.conv.Store(conv)
 	}
 	resources, storageRes, err := buildCRResources(crd, sv.store)
 	if err != nil {

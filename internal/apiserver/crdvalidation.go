@@ -9,8 +9,10 @@ import (
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/util/cert"
 
 	"github.com/kijabi/kijabi/internal/apiserver/crschema"
+	apivalidation "github.com/kijabi/kijabi/internal/apiserver/validation"
 )
 
 // validateCRD validates a CustomResourceDefinition (old is nil on create) as
@@ -44,18 +46,7 @@ func validateCRD(crd, old *apiextensionsv1.CustomResourceDefinition) field.Error
 	}
 	errs = append(errs, validateCRDNames(&spec.Names, sp.Child("names"))...)
 	errs = append(errs, validateCRDVersions(spec, sp.Child("versions"))...)
-	if c := spec.Conversion; c != nil {
-		switch c.Strategy {
-		case apiextensionsv1.NoneConverter:
-			if c.Webhook != nil {
-				errs = append(errs, field.Forbidden(sp.Child("conversion", "webhook"), "should not be set when strategy is not set to Webhook"))
-			}
-		case apiextensionsv1.WebhookConverter:
-			errs = append(errs, field.NotSupported(sp.Child("conversion", "strategy"), c.Strategy, []string{string(apiextensionsv1.NoneConverter)}))
-		default:
-			errs = append(errs, field.NotSupported(sp.Child("conversion", "strategy"), c.Strategy, []string{string(apiextensionsv1.NoneConverter), string(apiextensionsv1.WebhookConverter)}))
-		}
-	}
+	errs = append(errs, validateCRDConversion(crd, old, sp)...)
 	if old != nil {
 		if spec.Scope != old.Spec.Scope {
 			errs = append(errs, field.Invalid(sp.Child("scope"), spec.Scope, "field is immutable"))
@@ -200,4 +191,111 @@ func validateCRDVersions(spec *apiextensionsv1.CustomResourceDefinitionSpec, p *
 		errs = append(errs, field.Invalid(p, spec.Versions, "must have at least one version marked as served"))
 	}
 	return errs
+}
+
+// conversionReviewVersions are the ConversionReview versions the server sends.
+var conversionReviewVersions = []string{"v1", "v1beta1"}
+
+// validateCRDConversion validates spec.conversion as kube-apiserver does. Its errors name
+// the fields of the internal API, as upstream's do (spec.conversion.webhookClientConfig,
+// spec.conversion.conversionReviewVersions).
+func validateCRDConversion(crd, old *apiextensionsv1.CustomResourceDefinition, sp *field.Path) field.ErrorList {
+	c := crd.Spec.Conversion
+	if c == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	cp := sp.Child("conversion")
+	if c.Strategy != apiextensionsv1.NoneConverter && crd.Spec.PreserveUnknownFields {
+		errs = append(errs, field.Invalid(cp.Child("strategy"), c.Strategy, "must be None if spec.preserveUnknownFields is true"))
+	}
+	switch c.Strategy {
+	case "":
+		errs = append(errs, field.Required(cp.Child("strategy"), ""))
+	case apiextensionsv1.NoneConverter, apiextensionsv1.WebhookConverter:
+	default:
+		errs = append(errs, field.NotSupported(cp.Child("strategy"), c.Strategy, []string{string(apiextensionsv1.NoneConverter), string(apiextensionsv1.WebhookConverter)}))
+	}
+	var cc *apiextensionsv1.WebhookClientConfig
+	var versions []string
+	if c.Webhook != nil {
+		cc, versions = c.Webhook.ClientConfig, c.Webhook.ConversionReviewVersions
+	}
+	ccp := cp.Child("webhookClientConfig")
+	if c.Strategy != apiextensionsv1.WebhookConverter {
+		if cc != nil {
+			errs = append(errs, field.Forbidden(ccp, "should not be set when strategy is not set to Webhook"))
+		}
+		if len(versions) > 0 {
+			errs = append(errs, field.Forbidden(cp.Child("conversionReviewVersions"), "should not be set when strategy is not set to Webhook"))
+		}
+		return errs
+	}
+	if cc == nil {
+		errs = append(errs, field.Required(ccp, "required when strategy is set to Webhook"))
+	} else {
+		ac := admissionClientConfig(cc)
+		errs = append(errs, apivalidation.WebhookClientConfig(&ac, ccp)...)
+		if len(cc.CABundle) > 0 && !allowInvalidCABundle(old) {
+			if _, err := cert.ParseCertsPEM(cc.CABundle); err != nil {
+				errs = append(errs, field.Invalid(ccp.Child("caBundle"), cc.CABundle, err.Error()))
+			}
+		}
+	}
+	// A definition whose review versions the server did not know may keep them on update.
+	requireKnown := true
+	if old != nil && old.Spec.Conversion != nil && old.Spec.Conversion.Webhook != nil {
+		ov := old.Spec.Conversion.Webhook.ConversionReviewVersions
+		requireKnown = len(ov) == 0 || anyOf(ov, conversionReviewVersions)
+	}
+	errs = append(errs, validateConversionReviewVersions(versions, requireKnown, cp.Child("conversionReviewVersions"))...)
+	return errs
+}
+
+func validateConversionReviewVersions(versions []string, requireKnown bool, p *field.Path) field.ErrorList {
+	if len(versions) == 0 {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, v := range versions {
+		if seen[v] {
+			errs = append(errs, field.Invalid(p.Index(i), v, "duplicate version"))
+			continue
+		}
+		seen[v] = true
+		for _, msg := range validation.IsDNS1035Label(v) {
+			errs = append(errs, field.Invalid(p.Index(i), v, msg))
+		}
+	}
+	if requireKnown && !anyOf(versions, conversionReviewVersions) {
+		errs = append(errs, field.Invalid(p, versions, "must include at least one of "+strings.Join(conversionReviewVersions, ", ")))
+	}
+	return errs
+}
+
+// allowInvalidCABundle tells whether an update may keep an unparsable caBundle: when the
+// definition is not established yet, or its caBundle was already invalid.
+func allowInvalidCABundle(old *apiextensionsv1.CustomResourceDefinition) bool {
+	if old == nil {
+		return false
+	}
+	if !isCRDEstablished(old) {
+		return true
+	}
+	c := old.Spec.Conversion
+	if c == nil || c.Webhook == nil || c.Webhook.ClientConfig == nil || len(c.Webhook.ClientConfig.CABundle) == 0 {
+		return false
+	}
+	_, err := cert.ParseCertsPEM(c.Webhook.ClientConfig.CABundle)
+	return err != nil
+}
+
+func anyOf(list, of []string) bool {
+	for _, v := range list {
+		if contains(of, v) {
+			return true
+		}
+	}
+	return false
 }

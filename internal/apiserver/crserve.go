@@ -105,7 +105,11 @@ func (s *Server) crDecode(w http.ResponseWriter, info runtime.SerializerInfo, va
 			}
 		}
 	}
-	u.SetGroupVersionKind(schema.GroupVersionKind{})
+	if res.cr.hook == nil {
+		u.SetGroupVersionKind(schema.GroupVersionKind{})
+	}
+	// With a conversion webhook the object keeps its version, which tells the store to
+	// convert it (crconvert.go).
 	return u, nil
 }
 

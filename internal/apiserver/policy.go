@@ -53,11 +53,13 @@ var (
 	bindingGroupResources = admissionConfig + "/validatingadmissionpolicybindings"
 )
 
-// policyState holds the compiled policies and bindings.
+// policyState holds the compiled policies and bindings, validating and mutating
+// (mutatingpolicy.go).
 type policyState struct {
 	mu       sync.Mutex
 	policies map[string]*compiledPolicy  // by storage key
 	bindings map[string]*compiledBinding // by storage key
+	mutating mutatingPolicyState
 }
 
 type compiledPolicy struct {
@@ -230,10 +232,14 @@ func compileBinding(b *admissionregistrationv1.ValidatingAdmissionPolicyBinding,
 	return cb
 }
 
-// mayHavePolicies is false when no binding exists, which the watch cache tells without a
-// read (a policy without bindings does nothing).
+// mayHavePolicies is false when no binding of a validating or mutating policy exists,
+// which the watch caches tell without a read (a policy without bindings does nothing).
 func (s *Server) mayHavePolicies() bool {
-	res := s.byGroupResource[bindingGroupResources]
+	return s.mayHaveBindings(bindingGroupResources) || s.mayHaveBindings(mutatingBindingGroupResources)
+}
+
+func (s *Server) mayHaveBindings(groupResource string) bool {
+	res := s.byGroupResource[groupResource]
 	if res == nil || res.store == nil {
 		return false
 	}
@@ -250,7 +256,7 @@ type boundPolicy struct {
 // boundPolicies returns the policies that have bindings, by name, compiling what changed
 // since the last request.
 func (s *Server) boundPolicies(ctx context.Context) ([]boundPolicy, error) {
-	if !s.mayHavePolicies() {
+	if !s.mayHaveBindings(bindingGroupResources) {
 		return nil, nil
 	}
 	pres, bres := s.byGroupResource[policyGroupResources], s.byGroupResource[bindingGroupResources]
@@ -353,14 +359,7 @@ func (s *Server) runValidatingPolicies(ctx context.Context, a *admissionAttribut
 	if err != nil || len(policies) == 0 {
 		return err
 	}
-	ev := &policyRun{s: s, a: a, values: map[schema.GroupVersionKind]*objectVals{}}
-	ev.nsLabels = func(ctx context.Context, name string) (map[string]string, error) {
-		ns, err := ev.namespace(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return ns.Labels, nil
-	}
+	ev := newPolicyRun(s, a)
 	var denied []policyDecision
 	for _, bp := range policies {
 		d, err := ev.run(ctx, bp)
@@ -424,6 +423,47 @@ type policyRun struct {
 }
 
 type objectVals struct{ object, oldObject ref.Val }
+
+// newPolicyRun starts the evaluation of policies for a request; namespaces are read once.
+func newPolicyRun(s *Server, a *admissionAttributes) *policyRun {
+	r := &policyRun{s: s, a: a, values: map[schema.GroupVersionKind]*objectVals{}}
+	r.nsLabels = func(ctx context.Context, name string) (map[string]string, error) {
+		ns, err := r.namespace(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return ns.Labels, nil
+	}
+	return r
+}
+
+// requestNamespace is the request's Namespace for namespaceObject: nil for cluster-scoped
+// requests and for Namespaces themselves (which name themselves as their namespace).
+func (r *policyRun) requestNamespace(ctx context.Context) (*corev1.Namespace, error) {
+	name := r.a.namespace
+	if r.a.kind.Group == "" && r.a.kind.Kind == "Namespace" {
+		name = ""
+	}
+	if name == "" {
+		return nil, nil
+	}
+	return r.namespace(ctx, name)
+}
+
+// paramResource finds the served resource of a policy's paramKind; the error is worded as
+// upstream's, after "failed to configure policy: ".
+func (s *Server) paramResource(pk *admissionregistrationv1.ParamKind) (*resource, error) {
+	gv, err := schema.ParseGroupVersion(pk.APIVersion)
+	if err != nil {
+		return nil, errors.New("failed to parse paramKind APIVersion: " + err.Error())
+	}
+	gvk := gv.WithKind(pk.Kind)
+	res := s.resourceForKind(gvk)
+	if res == nil {
+		return nil, fmt.Errorf("failed to find resource referenced by paramKind: '%v'", gvk)
+	}
+	return res, nil
+}
 
 func (r *policyRun) namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
 	if ns, ok := r.namespaces[name]; ok {
@@ -503,13 +543,8 @@ func (r *policyRun) run(ctx context.Context, bp boundPolicy) ([]policyDecision, 
 	}
 	var paramRes *resource
 	if pk := cp.policy.Spec.ParamKind; pk != nil {
-		gv, err := schema.ParseGroupVersion(pk.APIVersion)
-		if err != nil {
-			return failure(cp, "", "failed to configure policy: failed to parse paramKind APIVersion: "+err.Error()), nil
-		}
-		gvk := gv.WithKind(pk.Kind)
-		if paramRes = r.s.resourceForKind(gvk); paramRes == nil {
-			return failure(cp, "", fmt.Sprintf("failed to configure policy: failed to find resource referenced by paramKind: '%v'", gvk)), nil
+		if paramRes, err = r.s.paramResource(pk); err != nil {
+			return failure(cp, "", "failed to configure policy: "+err.Error()), nil
 		}
 	}
 	var out []policyDecision
@@ -529,7 +564,7 @@ func (r *policyRun) run(ctx context.Context, bp boundPolicy) ([]policyDecision, 
 				continue
 			}
 		}
-		params, err := r.params(ctx, cp, cb, paramRes)
+		params, err := r.params(ctx, cp.policy.Spec.ParamKind, cb.binding.Spec.ParamRef, paramRes)
 		if err != nil {
 			out = append(out, failure(cp, name, "failed to configure binding: "+err.Error())...)
 			continue
@@ -537,15 +572,9 @@ func (r *policyRun) run(ctx context.Context, bp boundPolicy) ([]policyDecision, 
 		if len(params) == 0 {
 			continue
 		}
-		var ns *corev1.Namespace
-		nsName := r.a.namespace
-		if r.a.kind.Group == "" && r.a.kind.Kind == "Namespace" {
-			nsName = "" // a Namespace names itself as its namespace; it has no namespaceObject
-		}
-		if nsName != "" {
-			if ns, err = r.namespace(ctx, nsName); err != nil {
-				return nil, err
-			}
+		ns, err := r.requestNamespace(ctx)
+		if err != nil {
+			return nil, err
 		}
 		vals, err := r.objects(inv.kind)
 		if err != nil {
@@ -563,12 +592,33 @@ func (r *policyRun) run(ctx context.Context, bp boundPolicy) ([]policyDecision, 
 	return out, nil
 }
 
-// params returns the parameter objects of a binding: one nil when the policy or binding
-// uses none; none at all when they are missing and parameterNotFoundAction is Allow.
-func (r *policyRun) params(ctx context.Context, cp *compiledPolicy, cb *compiledBinding, res *resource) ([]ref.Val, error) {
-	pref := cb.binding.Spec.ParamRef
-	if cp.policy.Spec.ParamKind == nil || pref == nil {
-		return []ref.Val{nil}, nil
+// params returns the parameter objects of a binding as CEL values: one nil when the policy
+// (paramKind) or binding (pref) uses none; none at all when they are missing and
+// parameterNotFoundAction is Allow.
+func (r *policyRun) params(ctx context.Context, pk *admissionregistrationv1.ParamKind, pref *admissionregistrationv1.ParamRef, res *resource) ([]ref.Val, error) {
+	objs, err := r.paramObjects(ctx, pk, pref, res)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ref.Val, 0, len(objs))
+	for _, o := range objs {
+		if o == nil {
+			out = append(out, nil)
+			continue
+		}
+		v, err := celObject(o, res.gvk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// paramObjects is params as the objects read: one nil when no params are used.
+func (r *policyRun) paramObjects(ctx context.Context, pk *admissionregistrationv1.ParamKind, pref *admissionregistrationv1.ParamRef, res *resource) ([]runtime.Object, error) {
+	if pk == nil || pref == nil {
+		return []runtime.Object{nil}, nil
 	}
 	ns := ""
 	if res.namespaced {
@@ -620,15 +670,7 @@ func (r *policyRun) params(ctx context.Context, cp *compiledPolicy, cb *compiled
 		}
 		return nil, nil
 	}
-	out := make([]ref.Val, 0, len(objs))
-	for _, o := range objs {
-		v, err := celObject(o, res.gvk)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return objs, nil
 }
 
 // evaluate runs a policy's expressions for one binding and parameter, and returns the

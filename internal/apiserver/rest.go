@@ -182,6 +182,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, code int, res *
 // transform converts obj (an object or a list) into the requested representation, with its
 // TypeMeta set.
 func (s *Server) transform(r *http.Request, t target, res *resource, obj runtime.Object) (runtime.Object, error) {
+	if err := s.crServed(r.Context(), res, obj); err != nil {
+		return nil, err
+	}
 	switch t.as {
 	case "":
 		if l, ok := obj.(*unstructured.UnstructuredList); ok && res.cr != nil {
@@ -642,7 +645,7 @@ func (s *Server) createObject(ctx context.Context, w http.ResponseWriter, res *r
 		return nil, err
 	}
 	if !applied {
-		tracked, err := res.managers[""].Update(res.newObj(), obj, manager)
+		tracked, err := res.trackCreate(obj, manager)
 		if err != nil {
 			s.releaseOnFailure(res, obj, dry)
 			return nil, apierrors.NewInternalError(err)
@@ -724,6 +727,11 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		if current == nil {
 			return nil, apierrors.NewNotFound(res.gr, info.name)
 		}
+		// A custom resource is updated in the request's version (crconvert.go).
+		current, err := s.crCurrent(ctx, res, current)
+		if err != nil {
+			return nil, err
+		}
 		obj, err := compute(current)
 		if err != nil {
 			return nil, err
@@ -785,7 +793,7 @@ func (s *Server) updateObject(ctx context.Context, w http.ResponseWriter, res *r
 		}
 		tracked := obj
 		if !applied {
-			if tracked, err = res.manager(info.subresource).Update(current, obj, manager); err != nil {
+			if tracked, err = res.trackUpdate(info.subresource, current, obj, manager); err != nil {
 				return nil, apierrors.NewInternalError(err)
 			}
 		}

@@ -161,6 +161,8 @@ func New(cfg Config) (*Server, error) {
 	proto := protobuf.NewSerializer(s.scheme, s.scheme)
 	var typeConverter managedfields.TypeConverter = &writeTypeConverter{TypeConverter: applyconfigurations.NewTypeConverter(s.scheme)}
 	crdTypeConverter := apiextensionsac.NewTypeConverter(s.scheme)
+	// The managers convert objects without deep copies where none is needed (fieldtrack.go).
+	objectConverter := noCopyConverter{ObjectConvertor: s.scheme, scheme: s.scheme}
 	var oas []openapi.Resource
 	groupVersions := map[string][]string{}
 	var groupOrder []string
@@ -229,7 +231,7 @@ func New(cfg Config) (*Server, error) {
 			if def.group == crdGR.Group {
 				tc = crdTypeConverter
 			}
-			fm, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, r.gvk, r.gvk.GroupVersion(), sub, nil)
+			fm, err := managedfields.NewDefaultFieldManager(tc, objectConverter, s.scheme, s.scheme, r.gvk, r.gvk.GroupVersion(), sub, nil)
 			if err != nil {
 				return nil, fmt.Errorf("apiserver: field manager for %s: %w", r.gr, err)
 			}

@@ -139,6 +139,12 @@ func (r *resource) setReplicas(obj runtime.Object, n int32) error {
 // replaced and patched.
 func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.Request, res *resource, info *requestInfo) error {
 	writeScale := func(code int, obj runtime.Object) {
+		// A custom resource's scale paths are those of the request's version.
+		obj, err := s.crCurrent(ctx, res, obj)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
 		scale, err := res.scaleOf(obj)
 		if err != nil {
 			writeError(w, apierrors.NewInternalError(err))

@@ -101,6 +101,11 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", minRev, list.Revision), 1)
 		}
 		initial, startRev = *list, list.Revision
+		// Custom resources of a webhook-converted definition: the initial events in one
+		// review.
+		if err := s.crServedObjects(ctx, res, initial.Items); err != nil {
+			return err
+		}
 	} else if rv == "" || rv == "0" {
 		if startRev, err = res.store.CurrentRevision(ctx); err != nil {
 			return storageError(err, res.gr, "")
@@ -144,7 +149,9 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return bytes.TrimRight(b.Bytes(), "\n"), nil
 	}
-	memoKey := t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
+	// The versions of a custom resource share one store, so its events: the version is
+	// part of the key.
+	memoKey := res.gvk.Version + ";" + t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
 	// Protobuf clients of the stored kind get the stored bytes (see passthrough.go).
 	stored := res.wantsStored(t)
 	// frame renders one whole event as written on the stream (framing included) from the

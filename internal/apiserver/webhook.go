@@ -145,7 +145,9 @@ func (s *Server) baseAttributes(ctx context.Context, w http.ResponseWriter, res 
 	if w != nil {
 		a.warn = func(msg string) { addWarning(w, msg) }
 	}
-	if res.cr != nil {
+	if res.cr != nil && res.cr.hook == nil {
+		// Without conversion webhook a custom resource is the same in every version. (With
+		// one, webhooks are only matched in the request's version.)
 		for _, v := range res.cr.crd.Spec.Versions {
 			if v.Served && v.Name != res.gvk.Version {
 				a.equivalentVersions = append(a.equivalentVersions, v.Name)
@@ -353,6 +355,9 @@ func (s *Server) admitDeleteByWebhooks(ctx context.Context, res *resource, names
 	if err != nil {
 		return nil // the delete itself says what is wrong
 	}
+	if old, err = s.crCurrent(ctx, res, old); err != nil {
+		return err
+	}
 	a.operation, a.oldObject, a.namespace, a.name = admissionv1.Delete, old, namespace, name
 	if res.gr == namespacesGR {
 		a.namespace = name
@@ -464,51 +469,53 @@ func (s *Server) admitSubresourceCreateByWebhooks(ctx context.Context, w http.Re
 
 // Dispatch.
 
-// runMutatingWebhooks calls the matching mutating webhooks one after the other, applying
-// their patches; webhooks with reinvocationPolicy IfNeeded whose output a later webhook
-// changed are called once more.
+// runMutatingWebhooks runs the mutating phase: the MutatingAdmissionPolicies
+// (mutatingpolicy.go), then the matching mutating webhooks one after the other, applying
+// their patches; policies and webhooks with reinvocationPolicy IfNeeded whose output a later
+// one changed run once more.
 func (s *Server) runMutatingWebhooks(ctx context.Context, a *admissionAttributes) error {
-	hooks, err := s.webhookHooks(ctx, true)
-	if err != nil || len(hooks) == 0 {
-		return err
-	}
-	return s.mutateWith(ctx, hooks, a, cachedNamespaceLabels(s.namespaceLabels))
+	return s.runMutatingAdmission(ctx, a)
 }
 
 func (s *Server) mutateWith(ctx context.Context, hooks []*webhookHook, a *admissionAttributes, nsLabels namespaceLabeler) error {
-	invoked, reinvoke := map[string]bool{}, map[string]bool{}
-	for round := 0; round < 2; round++ {
-		for _, h := range hooks {
-			if round == 1 && !reinvoke[h.id] {
-				continue
-			}
-			inv, err := h.shouldCall(ctx, a, nsLabels)
-			if err != nil {
-				return err
-			}
-			if inv == nil {
-				continue
-			}
-			changed, err := s.callMutatingWebhook(ctx, h, inv, a)
-			if changed {
-				// What the webhooks called so far saw is no longer the object.
-				for id := range invoked {
-					reinvoke[id] = true
-				}
-				invoked = map[string]bool{}
-			}
-			if h.reinvoke {
-				invoked[h.id] = true
-			}
-			if err := s.webhookOutcome(ctx, h, err); err != nil {
-				return err
-			}
+	re := newReinvocation()
+	changed, err := s.mutatingWebhookPass(ctx, hooks, a, nsLabels, re, false)
+	if err != nil || !changed || len(re.reinvoke) == 0 {
+		return err
+	}
+	_, err = s.mutatingWebhookPass(ctx, hooks, a, nsLabels, re, true)
+	return err
+}
+
+// mutatingWebhookPass calls the matching mutating webhooks once (again: only those marked
+// for reinvocation) and tells whether they changed the object.
+func (s *Server) mutatingWebhookPass(ctx context.Context, hooks []*webhookHook, a *admissionAttributes, nsLabels namespaceLabeler, re *reinvocation, again bool) (bool, error) {
+	changedAny := false
+	for _, h := range hooks {
+		if again && !re.reinvoke[h.id] {
+			continue
 		}
-		if len(reinvoke) == 0 {
-			break
+		inv, err := h.shouldCall(ctx, a, nsLabels)
+		if err != nil {
+			return changedAny, err
+		}
+		if inv == nil {
+			continue
+		}
+		changed, err := s.callMutatingWebhook(ctx, h, inv, a)
+		if changed {
+			// What the webhooks called so far saw is no longer the object.
+			re.changed()
+			changedAny = true
+		}
+		if h.reinvoke {
+			re.invoked[h.id] = true
+		}
+		if err := s.webhookOutcome(ctx, h, err); err != nil {
+			return changedAny, err
 		}
 	}
-	return nil
+	return changedAny, nil
 }
 
 func (s *Server) callMutatingWebhook(ctx context.Context, h *webhookHook, inv *webhookInvocation, a *admissionAttributes) (bool, error) {

@@ -1,7 +1,8 @@
 // Package cel evaluates the Common Expression Language as kube-apiserver v1.37 does, for
-// the three places the API server runs expressions: ValidatingAdmissionPolicies (and their
-// match conditions, variables and message expressions), the match conditions of admission
-// webhooks, and the x-kubernetes-validations rules of CustomResourceDefinition schemas.
+// the places the API server runs expressions: ValidatingAdmissionPolicies (and their
+// match conditions, variables and message expressions), MutatingAdmissionPolicies (their
+// mutations too), the match conditions of admission webhooks, and the
+// x-kubernetes-validations rules of CustomResourceDefinition schemas.
 //
 // It is kijabi's own code on top of cel.dev/cel-go, written after Kubernetes' documented
 // behaviour; it does not use k8s.io/apiserver.
@@ -35,4 +36,9 @@
 //     oldObject, request, params, namespaceObject and variables — with the types and
 //     values kube-apiserver gives them. The authorizer variable is not declared: an
 //     expression that uses it does not compile.
+//   - Mutations (mutation.go, NewMutatingCompiler): the Object and JSONPatch types that
+//     MutatingAdmissionPolicy mutations build (Object{spec: Object.spec{replicas: 3}},
+//     [JSONPatch{op: "add", path: "/x", value: 1}]), checked as kube-apiserver checks them
+//     (Object types are dynamic; nested type names must follow their field path), and
+//     jsonpatch.escapeKey.
 package cel

@@ -132,6 +132,12 @@ func NewMutableEnv(vars ...Variable) (*Env, error) {
 }
 
 func newEnv(cacheable bool, vars ...Variable) (*Env, error) {
+	return newEnvWith(cacheable, false, vars...)
+}
+
+// newEnvWith is newEnv, with (mutation) or without the Object and JSONPatch types and the
+// jsonpatch functions of MutatingAdmissionPolicy mutations (mutation.go).
+func newEnvWith(cacheable, mutation bool, vars ...Variable) (*Env, error) {
 	base := BaseEnv()
 	e := &Env{vars: map[string]*Type{}}
 	var decls []*Type
@@ -150,7 +156,12 @@ func newEnv(cacheable bool, vars ...Variable) (*Env, error) {
 		opts = append(opts, gocel.Variable(v.Name, ct))
 	}
 	p := newProvider(base.CELTypeProvider(), base.CELTypeAdapter(), decls...)
-	opts = append(opts, gocel.CustomTypeProvider(p), gocel.CustomTypeAdapter(p))
+	if mutation {
+		mp := &mutationProvider{Provider: p}
+		opts = append(opts, gocel.CustomTypeProvider(mp), gocel.CustomTypeAdapter(mp), jsonPatchLib())
+	} else {
+		opts = append(opts, gocel.CustomTypeProvider(p), gocel.CustomTypeAdapter(p))
+	}
 	env, err := base.Extend(opts...)
 	if err != nil {
 		return nil, err

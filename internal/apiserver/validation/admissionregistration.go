@@ -25,7 +25,8 @@ import (
 // expressions of webhooks' match conditions and of ValidatingAdmissionPolicies (match
 // conditions, variables, validations, messages, audit annotations) are compiled, and one
 // that does not compile, or has the wrong type, is refused with the compiler's message, as
-// upstream refuses it; MutatingAdmissionPolicies' expressions are checked for presence only.
+// upstream refuses it; MutatingAdmissionPolicies' mutations must build an Object (apply
+// configuration) or a list of JSONPatch.
 
 // admissionReviewVersions are the AdmissionReview versions the server speaks.
 var admissionReviewVersions = []string{"v1", "v1beta1"}
@@ -586,7 +587,11 @@ func validateMutatingAdmissionPolicyUpdate(mp, old *admissionregistrationv1.Muta
 
 func mutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpec) field.ErrorList {
 	p := field.NewPath("spec")
-	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, nil, true, p)
+	compiler, err := kcel.NewMutatingCompiler(spec.ParamKind != nil, len(spec.Variables) > 0)
+	if err != nil {
+		return field.ErrorList{field.InternalError(p, err)}
+	}
+	errs := policyCommon(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions, spec.Variables, compiler, false, p)
 	if len(spec.Mutations) == 0 {
 		errs = append(errs, field.Required(p.Child("mutations"), "mutations must contain at least one item"))
 	}
@@ -598,6 +603,9 @@ func mutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpe
 		case admissionregistrationv1.PatchTypeApplyConfiguration:
 			if m.ApplyConfiguration == nil || strings.TrimSpace(m.ApplyConfiguration.Expression) == "" {
 				errs = append(errs, field.Required(mp.Child("applyConfiguration", "expression"), "expression is not specified"))
+			} else {
+				_, err := compiler.Compile(m.ApplyConfiguration.Expression, kcel.ApplyConfigurationResult...)
+				errs = append(errs, celError(mp.Child("applyConfiguration", "expression"), m.ApplyConfiguration.Expression, err)...)
 			}
 			if m.JSONPatch != nil {
 				errs = append(errs, field.Forbidden(mp.Child("jsonPatch"), "must not be specified when patchType is ApplyConfiguration"))
@@ -605,6 +613,9 @@ func mutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpe
 		case admissionregistrationv1.PatchTypeJSONPatch:
 			if m.JSONPatch == nil || strings.TrimSpace(m.JSONPatch.Expression) == "" {
 				errs = append(errs, field.Required(mp.Child("jsonPatch", "expression"), "expression is not specified"))
+			} else {
+				_, err := compiler.Compile(m.JSONPatch.Expression, kcel.JSONPatchResult...)
+				errs = append(errs, celError(mp.Child("jsonPatch", "expression"), m.JSONPatch.Expression, err)...)
 			}
 			if m.ApplyConfiguration != nil {
 				errs = append(errs, field.Forbidden(mp.Child("applyConfiguration"), "must not be specified when patchType is JSONPatch"))

@@ -165,8 +165,24 @@ func TestAdmissionPolicies(t *testing.T) {
 		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{FailurePolicy: ptr.To(admissionregistrationv1.Fail), MatchConstraints: match,
 			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
 			Mutations: []admissionregistrationv1.Mutation{{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
-				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: "[]"}}}}}
+				JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: "add", path: "/metadata/labels/a", value: "b"}]`}}}}}
 	checkErrs(t, ValidateCreate(mp))
+	// Mutations compile: an apply configuration must build an Object, a JSON patch a list
+	// of JSONPatch.
+	mp.Spec.Mutations = append(mp.Spec.Mutations,
+		admissionregistrationv1.Mutation{PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+			ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: `Object{spec: Object.spec{replicas: 3}}`}},
+		admissionregistrationv1.Mutation{PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+			ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: `{"spec": 1}`}},
+		admissionregistrationv1.Mutation{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+			JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[]`}},
+		admissionregistrationv1.Mutation{PatchType: admissionregistrationv1.PatchTypeJSONPatch,
+			JSONPatch: &admissionregistrationv1.JSONPatch{Expression: `[JSONPatch{op: "add", path: }]`}})
+	checkErrs(t, ValidateCreate(mp),
+		wantErr{"spec.mutations[2].applyConfiguration.expression", field.ErrorTypeInvalid, "must evaluate to Object but got map(string, int)"},
+		wantErr{"spec.mutations[3].jsonPatch.expression", field.ErrorTypeInvalid, "must evaluate to list(JSONPatch) but got list(dyn)"},
+		wantErr{"spec.mutations[4].jsonPatch.expression", field.ErrorTypeInvalid, "compilation failed: ERROR: <input>:1:29: Syntax error"})
+	mp.Spec.Mutations = mp.Spec.Mutations[:1]
 	mp.Spec.Mutations[0].PatchType = "Merge"
 	checkErrs(t, ValidateCreate(mp), wantErr{"spec.mutations[0].patchType", field.ErrorTypeNotSupported, ""})
 

@@ -1,0 +1,403 @@
+package apiserver
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+
+	"github.com/kijabi/kijabi/internal/storage"
+)
+
+// upstreamManagers builds, for a resource, the field managers exactly as upstream's
+// defaults make them: upstream's type converter (which checks every object) and the scheme
+// as object converter.
+func upstreamManagers(t *testing.T, s *Server, res *resource) map[string]*managedfields.FieldManager {
+	t.Helper()
+	tc := applyconfigurations.NewTypeConverter(s.scheme)
+	out := map[string]*managedfields.FieldManager{}
+	for sub := range res.managers {
+		fm, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, res.gvk, res.gvk.GroupVersion(), sub, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[sub] = fm
+	}
+	return out
+}
+
+// trackedAs compares the object our tracking wrote with upstream's: equal objects, and
+// byte-identical managedFields but for the time of the entry the write stamped now.
+func trackedAs(t *testing.T, name string, got, want runtime.Object, manager, subresource string) {
+	t.Helper()
+	got, want = got.DeepCopyObject(), want.DeepCopyObject()
+	entries := func(obj runtime.Object) []byte {
+		a, err := meta.Accessor(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf := a.GetManagedFields()
+		for i := range mf {
+			if mf[i].Manager == manager && mf[i].Subresource == subresource && mf[i].Operation == metav1.ManagedFieldsOperationUpdate {
+				if mf[i].Time == nil || time.Since(mf[i].Time.Time) > time.Minute {
+					t.Errorf("%s: the writer's entry is not stamped now: %v", name, mf[i].Time)
+				}
+				mf[i].Time = nil
+			}
+		}
+		a.SetManagedFields(mf)
+		data, err := json.Marshal(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	g, w := entries(got), entries(want)
+	if string(g) != string(w) {
+		t.Errorf("%s: managedFields differ\nours     %s\nupstream %s", name, g, w)
+	}
+	if !apiequality.Semantic.DeepEqual(got, want) {
+		t.Errorf("%s: objects differ\nours     %#v\nupstream %#v", name, got, want)
+	}
+}
+
+// TestFieldTrackingAsUpstream runs writes through trackCreate and trackUpdate (the
+// shortcuts of fieldtrack.go) and through upstream's FieldManager as upstream builds it:
+// the objects, their managedFields included, must be the same.
+func TestFieldTrackingAsUpstream(t *testing.T) {
+	s, err := New(Config{Storage: &storage.Backend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "pods"}]
+	deployments := s.resources[schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}]
+	events := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "events"}]
+	hpas := s.resources[schema.GroupVersionResource{Group: "autoscaling", Version: "v1", Resource: "horizontalpodautoscalers"}]
+	ts := metav1.NewTime(time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC))
+	entry := func(manager, apiVersion, subresource string, op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, APIVersion: apiVersion, Time: &ts, Subresource: subresource,
+			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+
+	newPod := func() *corev1.Pod {
+		p := benchPod("web-1")
+		p.TypeMeta = metav1.TypeMeta{}
+		p.Namespace, p.UID, p.ResourceVersion = "default", "0c5f3a2e-6f1b-4c43-9d54-5f1b8e2a7c11", "10"
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "A", Value: "duplicate"}}
+		s.scheme.Default(p)
+		return p
+	}
+	// created is a pod as stored after its create (tracked by upstream).
+	up := upstreamManagers(t, s, pods)
+	createdObj, err := up[""].Update(&corev1.Pod{}, newPod(), "kube-controller-manager")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := createdObj.(*corev1.Pod)
+	bound := created.DeepCopy()
+	bound.Spec.NodeName = "node-1"
+	bound.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: ts}}
+	running := bound.DeepCopy()
+	running.Status = benchRunningStatus(bound)
+	runningObj, err := up["status"].Update(bound, running.DeepCopy(), "kubelet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running = runningObj.(*corev1.Pod)
+
+	type write struct {
+		name        string
+		res         *resource
+		subresource string
+		live, obj   runtime.Object // live nil: a create
+		manager     string
+	}
+	var writes []write
+	add := func(name string, res *resource, sub string, live, obj runtime.Object, manager string) {
+		writes = append(writes, write{name, res, sub, live, obj, manager})
+	}
+
+	// Creates: without managedFields, with managedFields the client set, with the reset
+	// marker (an empty entry).
+	add("pod create", pods, "", nil, newPod(), "kube-controller-manager")
+	withMF := newPod()
+	withMF.ManagedFields = []metav1.ManagedFieldsEntry{entry("importer", "v1", "", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{"f:labels":{"f:app":{}}}}`)}
+	add("pod create with managedFields", pods, "", nil, withMF, "kubectl")
+	reset := newPod()
+	reset.ManagedFields = []metav1.ManagedFieldsEntry{{}}
+	add("pod create with reset managedFields", pods, "", nil, reset, "kubectl")
+
+	// Updates of the object: metadata only (spec and status are the same: both skipped),
+	// spec, nothing, a field another manager owns removed, the client's own managedFields,
+	// the reset marker.
+	relabel := bound.DeepCopy()
+	relabel.Labels["tier"] = "front"
+	add("pod update of labels", pods, "", bound, relabel, "kubectl-label")
+	image := bound.DeepCopy()
+	image.Spec.Containers[0].Image = "kijabi.local/busybox:2"
+	image.Spec.Containers[0].Env = image.Spec.Containers[0].Env[:1]
+	add("pod update of the image", pods, "", bound, image, "kubectl-edit")
+	add("pod update that changes nothing", pods, "", bound, bound.DeepCopy(), "kubectl-edit")
+	add("pod update by the creator", pods, "", bound, relabel.DeepCopy(), "kube-controller-manager")
+	unlabel := bound.DeepCopy()
+	delete(unlabel.Labels, "app")
+	add("pod update removing another manager's label", pods, "", bound, unlabel, "kubectl-edit")
+	ownMF := relabel.DeepCopy()
+	ownMF.ManagedFields = []metav1.ManagedFieldsEntry{entry("importer", "v1", "", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{"f:labels":{"f:tier":{}}}}`)}
+	add("pod update with the client's managedFields", pods, "", bound, ownMF, "kubectl")
+	resetUpdate := relabel.DeepCopy()
+	resetUpdate.ManagedFields = []metav1.ManagedFieldsEntry{}
+	add("pod update with reset managedFields", pods, "", bound, resetUpdate, "kubectl")
+	oddMF := relabel.DeepCopy()
+	oddMF.ManagedFields = []metav1.ManagedFieldsEntry{entry("importer", "v1", "", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{"f:managedFields":{}},"f:spec":{}}`)}
+	add("pod update with managedFields owning managedFields", pods, "", bound, oddMF, "kubectl")
+	manyLive := bound.DeepCopy()
+	for i := 0; i < 10; i++ {
+		manyLive.ManagedFields = append(manyLive.ManagedFields, entry(fmt.Sprintf("writer-%d", i), "v1", "", metav1.ManagedFieldsOperationUpdate,
+			fmt.Sprintf(`{"f:metadata":{"f:annotations":{"f:a%d":{}}}}`, i)))
+		metav1.SetMetaDataAnnotation(&manyLive.ObjectMeta, fmt.Sprintf("a%d", i), "x")
+	}
+	many := manyLive.DeepCopy()
+	many.Labels["tier"] = "front"
+	add("pod update beyond the cap on update managers", pods, "", manyLive, many, "kubectl-label")
+	applied := bound.DeepCopy()
+	applied.ManagedFields = append(applied.ManagedFields, entry("kubectl", "v1", "", metav1.ManagedFieldsOperationApply, `{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"c\"}":{".":{},"f:image":{},"f:name":{}}}}}`))
+	appliedImage := applied.DeepCopy()
+	appliedImage.Spec.Containers[0].Image = "other"
+	add("pod update of a field an applier owns", pods, "", applied, appliedImage, "kubectl-edit")
+	otherVersion := bound.DeepCopy()
+	otherVersion.ManagedFields = append(otherVersion.ManagedFields, entry("old-client", "v1beta1", "", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{"f:labels":{"f:app":{}}}}`))
+	otherVersionRelabel := otherVersion.DeepCopy()
+	otherVersionRelabel.Labels["tier"] = "front"
+	add("pod update with an entry of another version", pods, "", otherVersion, otherVersionRelabel, "kubectl-label")
+
+	// The status subresource: the node's first status, a later one, one that removes
+	// conditions, and one whose request carries other managedFields (ignored for
+	// subresources).
+	add("pod status: running", pods, "status", bound, running.DeepCopy(), "kubelet")
+	later := running.DeepCopy()
+	later.Status.ContainerStatuses[0].RestartCount = 1
+	later.Status.Conditions = later.Status.Conditions[:2]
+	add("pod status: restarted", pods, "status", running, later, "kubelet")
+	statusMF := later.DeepCopy()
+	statusMF.ManagedFields = []metav1.ManagedFieldsEntry{entry("someone", "v1", "", metav1.ManagedFieldsOperationUpdate, `{"f:status":{}}`)}
+	add("pod status with managedFields in the request", pods, "status", running, statusMF, "kubelet")
+	add("pod status by another writer", pods, "status", running, later.DeepCopy(), "scheduler")
+	add("pod status that changes nothing", pods, "status", running, running.DeepCopy(), "kubelet")
+
+	// Other kinds: a Deployment (object and status), core Events, and HPAs in v1 (stored
+	// as v2: their entries may be of the other version).
+	replicas := int32(2)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u2", Labels: map[string]string{"app": "web"}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "a"}}}}}}
+	s.scheme.Default(dep)
+	add("deployment create", deployments, "", nil, dep.DeepCopy(), "kubectl-create")
+	depObj, err := upstreamManagers(t, s, deployments)[""].Update(&appsv1.Deployment{}, dep.DeepCopy(), "kubectl-create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep = depObj.(*appsv1.Deployment)
+	scaled := dep.DeepCopy()
+	*scaled.Spec.Replicas = 5
+	add("deployment scale", deployments, "", dep, scaled, "kubectl-scale")
+	depStatus := dep.DeepCopy()
+	depStatus.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 2, ReadyReplicas: 2,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, LastUpdateTime: ts, LastTransitionTime: ts}}}
+	add("deployment status", deployments, "status", dep, depStatus, "kube-controller-manager")
+
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "web-1.1", Namespace: "default"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: "default", Name: "web-1", UID: "u1"},
+		Reason:         "Scheduled", Message: "Successfully assigned default/web-1 to node-1", Type: corev1.EventTypeNormal,
+		Source: corev1.EventSource{Component: "default-scheduler"}, FirstTimestamp: ts, LastTimestamp: ts, Count: 1,
+		ReportingController: "default-scheduler", ReportingInstance: "sched-1", Action: "Scheduling"}
+	add("event create", events, "", nil, ev.DeepCopy(), "kube-scheduler")
+	evObj, err := upstreamManagers(t, s, events)[""].Update(&corev1.Event{}, ev.DeepCopy(), "kube-scheduler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev = evObj.(*corev1.Event)
+	again := ev.DeepCopy()
+	again.Count, again.LastTimestamp = 2, metav1.NewTime(ts.Add(time.Minute))
+	add("event count update", events, "", ev, again, "kube-scheduler")
+
+	minReplicas := int32(1)
+	hpa := &autoscalingv1.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u3",
+		ManagedFields: []metav1.ManagedFieldsEntry{entry("kubectl-autoscale", "autoscaling/v2", "", metav1.ManagedFieldsOperationUpdate, `{"f:spec":{"f:maxReplicas":{}}}`)}},
+		Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MinReplicas: &minReplicas, MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv1.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}}}
+	hpaMore := hpa.DeepCopy()
+	hpaMore.Spec.MaxReplicas = 10
+	add("hpa v1 update with a v2 entry", hpas, "", hpa, hpaMore, "kubectl-edit")
+
+	for _, w := range writes {
+		up := upstreamManagers(t, s, w.res)
+		var liveCopy runtime.Object
+		if w.live != nil {
+			liveCopy = w.live.DeepCopyObject()
+		}
+		var got, want runtime.Object
+		var gotErr, wantErr error
+		if w.live == nil {
+			got, gotErr = w.res.trackCreate(w.obj.DeepCopyObject(), w.manager)
+			want, wantErr = up[""].Update(w.res.newObj(), w.obj.DeepCopyObject(), w.manager)
+		} else {
+			got, gotErr = w.res.trackUpdate(w.subresource, w.live, w.obj.DeepCopyObject(), w.manager)
+			fm := up[w.subresource]
+			if fm == nil {
+				fm = up[""]
+			}
+			want, wantErr = fm.Update(w.live.DeepCopyObject(), w.obj.DeepCopyObject(), w.manager)
+			if !apiequality.Semantic.DeepEqual(liveCopy, w.live) {
+				t.Errorf("%s: the live object changed", w.name)
+			}
+		}
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%s: error %v, upstream %v", w.name, gotErr, wantErr)
+			continue
+		}
+		if gotErr != nil {
+			continue
+		}
+		trackedAs(t, w.name, got, want, w.manager, w.subresource)
+	}
+}
+
+// TestFieldTrackingApplyAsUpstream checks server-side apply (which goes through the
+// managers' Apply, with the shallow object converter) and then an update tracked by
+// trackUpdate, against upstream's managers.
+func TestFieldTrackingApplyAsUpstream(t *testing.T) {
+	s, err := New(Config{Storage: &storage.Backend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "pods"}]
+	up := upstreamManagers(t, s, pods)
+	patch := func(image string) *corev1.Pod {
+		return &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: image,
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("10m")}}}}}}
+	}
+	run := func(fms func(string) *managedfields.FieldManager, update func(sub string, live, obj runtime.Object, manager string) (runtime.Object, error)) []runtime.Object {
+		var steps []runtime.Object
+		live, err := fms("").Apply(&corev1.Pod{}, patch("a"), "kubectl", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.(*corev1.Pod).UID = "u1"
+		steps = append(steps, live.DeepCopyObject())
+		status := live.DeepCopyObject().(*corev1.Pod)
+		status.Status.Phase = corev1.PodRunning
+		if live, err = update("status", live, status, "kubelet"); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, live.DeepCopyObject())
+		if live, err = fms("").Apply(live, patch("b"), "kubectl", false); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, live.DeepCopyObject())
+		edit := live.DeepCopyObject().(*corev1.Pod)
+		edit.Spec.Containers[0].Image = "c"
+		if live, err = update("", live, edit, "kubectl-edit"); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, live.DeepCopyObject())
+		if _, err := fms("").Apply(live, patch("d"), "kubectl", false); err == nil {
+			t.Fatal("applying over another manager's field: no conflict")
+		}
+		if live, err = fms("").Apply(live, patch("d"), "kubectl", true); err != nil {
+			t.Fatal(err)
+		}
+		return append(steps, live)
+	}
+	ours := run(pods.manager, pods.trackUpdate)
+	theirs := run(func(sub string) *managedfields.FieldManager {
+		if fm := up[sub]; fm != nil {
+			return fm
+		}
+		return up[""]
+	}, func(sub string, live, obj runtime.Object, manager string) (runtime.Object, error) {
+		return up[sub].Update(live, obj, manager)
+	})
+	for i := range ours {
+		// Every step stamps the time of its writer: compare them apart from it.
+		for _, m := range []string{"kubectl", "kubelet", "kubectl-edit"} {
+			for _, o := range []runtime.Object{ours[i], theirs[i]} {
+				for j := range o.(*corev1.Pod).ManagedFields {
+					if o.(*corev1.Pod).ManagedFields[j].Manager == m {
+						o.(*corev1.Pod).ManagedFields[j].Time = nil
+					}
+				}
+			}
+		}
+		// Entries are ordered by their times, which differ between the runs when a
+		// second ticks over between them.
+		sortEntries(ours[i].(*corev1.Pod).ManagedFields)
+		sortEntries(theirs[i].(*corev1.Pod).ManagedFields)
+		g, _ := json.Marshal(ours[i])
+		w, _ := json.Marshal(theirs[i])
+		if string(g) != string(w) {
+			t.Errorf("step %d differs:\nours     %s\nupstream %s", i, g, w)
+		}
+	}
+}
+
+// TestNoCopyConverter checks the shallow conversion: the version's kind set on a copy, the
+// input untouched, and real conversions still done.
+func TestNoCopyConverter(t *testing.T) {
+	scheme := NewScheme()
+	c := noCopyConverter{ObjectConvertor: scheme, scheme: scheme}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "b"}}}
+	out, err := c.ConvertToVersion(pod, corev1.SchemeGroupVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out == runtime.Object(pod) || out.GetObjectKind().GroupVersionKind() != corev1.SchemeGroupVersion.WithKind("Pod") ||
+		!pod.GetObjectKind().GroupVersionKind().Empty() {
+		t.Fatalf("shallow conversion: %v (input kind %v)", out.GetObjectKind().GroupVersionKind(), pod.GetObjectKind().GroupVersionKind())
+	}
+	want, err := scheme.ConvertToVersion(pod, corev1.SchemeGroupVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !apiequality.Semantic.DeepEqual(out, want) {
+		t.Fatalf("shallow conversion %#v, scheme %#v", out, want)
+	}
+	hpa := &autoscalingv1.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "h"}, Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MaxReplicas: 3}}
+	got, err := c.ConvertToVersion(hpa, hpaV2GVK.GroupVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err = scheme.ConvertToVersion(hpa, hpaV2GVK.GroupVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !apiequality.Semantic.DeepEqual(got, want) {
+		t.Fatalf("conversion to v2: %#v, scheme %#v", got, want)
+	}
+}
+
+// sortEntries orders managedFields entries by manager, operation and subresource, for
+// comparisons where their stamped times (which order them) may differ.
+func sortEntries(mf []metav1.ManagedFieldsEntry) {
+	slices.SortFunc(mf, func(a, b metav1.ManagedFieldsEntry) int {
+		return cmp.Or(cmp.Compare(a.Manager, b.Manager), cmp.Compare(a.Operation, b.Operation), cmp.Compare(a.Subresource, b.Subresource))
+	})
+}

@@ -17,7 +17,7 @@ type serverFlags struct {
 	clusterCIDR, lbPool, authzMode                                                      string
 	port, etcdClientPort, etcdPeerPort, simulatedNodes                                  int
 	apiOnly                                                                             bool
-	nodeGrace                                                                           time.Duration
+	nodeGrace, etcdCompaction                                                           time.Duration
 	disableAgent                                                                        bool
 	node                                                                                nodeFlags
 }
@@ -34,6 +34,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd)")
 	fl.IntVar(&f.etcdClientPort, "etcd-client-port", 2379, "loopback client port of the embedded etcd")
 	fl.IntVar(&f.etcdPeerPort, "etcd-peer-port", 2380, "loopback peer port of the embedded etcd")
+	fl.DurationVar(&f.etcdCompaction, "etcd-compaction-interval", server.DefaultEtcdCompactionInterval, "how often etcd's history is compacted (0: never)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.IntVar(&f.simulatedNodes, "simulated-nodes", 0, "run this many simulated nodes (no containers) in the server")
 	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network; each node gets a /24 of it")
@@ -62,6 +63,10 @@ func (f *serverFlags) config() (server.Config, error) {
 		return cfg, fmt.Errorf("--cluster-cidr: %w", err)
 	}
 	cfg.NodeMonitorGracePeriod = f.nodeGrace
+	cfg.EtcdCompactionInterval = f.etcdCompaction
+	if f.etcdCompaction <= 0 {
+		cfg.EtcdCompactionInterval = -1
+	}
 	if f.advertise != "" {
 		if cfg.AdvertiseAddress = net.ParseIP(f.advertise); cfg.AdvertiseAddress == nil {
 			return cfg, fmt.Errorf("--advertise-address: %q is not an IP address", f.advertise)

@@ -172,54 +172,21 @@ func (s *Server) boundMutatingPolicies(ctx context.Context) ([]boundMutatingPoli
 	if st.policies == nil {
 		st.policies, st.bindings = map[string]*compiledMutatingPolicy{}, map[string]*compiledMutatingBinding{}
 	}
+	policies, err := refreshCompiled(pres, plist, st.policies, func(c *compiledMutatingPolicy) int64 { return c.revision }, compileMutatingPolicy)
+	if err != nil {
+		return nil, err
+	}
+	bindings, err := refreshCompiled(bres, blist, st.bindings, func(c *compiledMutatingBinding) int64 { return c.revision }, compileMutatingBinding)
+	if err != nil {
+		return nil, err
+	}
 	byName := map[string]*compiledMutatingPolicy{}
-	seen := map[string]bool{}
-	for i, key := range plist.Keys {
-		seen[key] = true
-		stored := plist.Stored[i]
-		cp := st.policies[key]
-		if cp == nil || cp.revision != stored.Revision {
-			obj, err := pres.store.Decode(stored)
-			if err != nil {
-				return nil, apierrors.NewInternalError(err)
-			}
-			p, ok := obj.(*admissionregistrationv1.MutatingAdmissionPolicy)
-			if !ok {
-				return nil, apierrors.NewInternalError(fmt.Errorf("unexpected %T in %s", obj, pres.gr))
-			}
-			cp = compileMutatingPolicy(p, stored.Revision)
-			st.policies[key] = cp
-		}
+	for _, cp := range policies {
 		byName[cp.policy.Name] = cp
 	}
 	bound := map[string][]*compiledMutatingBinding{}
-	for i, key := range blist.Keys {
-		seen[key] = true
-		stored := blist.Stored[i]
-		cb := st.bindings[key]
-		if cb == nil || cb.revision != stored.Revision {
-			obj, err := bres.store.Decode(stored)
-			if err != nil {
-				return nil, apierrors.NewInternalError(err)
-			}
-			b, ok := obj.(*admissionregistrationv1.MutatingAdmissionPolicyBinding)
-			if !ok {
-				return nil, apierrors.NewInternalError(fmt.Errorf("unexpected %T in %s", obj, bres.gr))
-			}
-			cb = compileMutatingBinding(b, stored.Revision)
-			st.bindings[key] = cb
-		}
+	for _, cb := range bindings {
 		bound[cb.binding.Spec.PolicyName] = append(bound[cb.binding.Spec.PolicyName], cb)
-	}
-	for key := range st.policies {
-		if !seen[key] {
-			delete(st.policies, key)
-		}
-	}
-	for key := range st.bindings {
-		if !seen[key] {
-			delete(st.bindings, key)
-		}
 	}
 	var out []boundMutatingPolicy
 	for name, bindings := range bound {

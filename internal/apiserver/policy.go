@@ -280,54 +280,21 @@ func (s *Server) boundPolicies(ctx context.Context) ([]boundPolicy, error) {
 	if st.policies == nil {
 		st.policies, st.bindings = map[string]*compiledPolicy{}, map[string]*compiledBinding{}
 	}
+	policies, err := refreshCompiled(pres, plist, st.policies, func(c *compiledPolicy) int64 { return c.revision }, compilePolicy)
+	if err != nil {
+		return nil, err
+	}
+	bindings, err := refreshCompiled(bres, blist, st.bindings, func(c *compiledBinding) int64 { return c.revision }, compileBinding)
+	if err != nil {
+		return nil, err
+	}
 	byName := map[string]*compiledPolicy{}
-	seen := map[string]bool{}
-	for i, key := range plist.Keys {
-		seen[key] = true
-		stored := plist.Stored[i]
-		cp := st.policies[key]
-		if cp == nil || cp.revision != stored.Revision {
-			obj, err := pres.store.Decode(stored)
-			if err != nil {
-				return nil, apierrors.NewInternalError(err)
-			}
-			p, ok := obj.(*admissionregistrationv1.ValidatingAdmissionPolicy)
-			if !ok {
-				return nil, apierrors.NewInternalError(fmt.Errorf("unexpected %T in %s", obj, pres.gr))
-			}
-			cp = compilePolicy(p, stored.Revision)
-			st.policies[key] = cp
-		}
+	for _, cp := range policies {
 		byName[cp.policy.Name] = cp
 	}
 	bound := map[string][]*compiledBinding{}
-	for i, key := range blist.Keys {
-		seen[key] = true
-		stored := blist.Stored[i]
-		cb := st.bindings[key]
-		if cb == nil || cb.revision != stored.Revision {
-			obj, err := bres.store.Decode(stored)
-			if err != nil {
-				return nil, apierrors.NewInternalError(err)
-			}
-			b, ok := obj.(*admissionregistrationv1.ValidatingAdmissionPolicyBinding)
-			if !ok {
-				return nil, apierrors.NewInternalError(fmt.Errorf("unexpected %T in %s", obj, bres.gr))
-			}
-			cb = compileBinding(b, stored.Revision)
-			st.bindings[key] = cb
-		}
+	for _, cb := range bindings {
 		bound[cb.binding.Spec.PolicyName] = append(bound[cb.binding.Spec.PolicyName], cb)
-	}
-	for key := range st.policies {
-		if !seen[key] {
-			delete(st.policies, key)
-		}
-	}
-	for key := range st.bindings {
-		if !seen[key] {
-			delete(st.bindings, key)
-		}
 	}
 	var out []boundPolicy
 	for name, bindings := range bound {
@@ -860,4 +827,37 @@ func (s *Server) resourceForKind(gvk schema.GroupVersionKind) *resource {
 		}
 	}
 	return nil
+}
+
+// refreshCompiled brings cache (etcd key → compiled object) in line with the objects of
+// list (listed as stored from res): one whose revision moved on is decoded and compiled
+// again, and keys no longer listed go. It returns the compiled objects in list order.
+func refreshCompiled[T runtime.Object, C any](res *resource, list *storage.ListResult, cache map[string]C,
+	revision func(C) int64, compile func(T, int64) C) ([]C, error) {
+	out := make([]C, 0, len(list.Keys))
+	seen := make(map[string]bool, len(list.Keys))
+	for i, key := range list.Keys {
+		seen[key] = true
+		stored := list.Stored[i]
+		c, ok := cache[key]
+		if !ok || revision(c) != stored.Revision {
+			obj, err := res.store.Decode(stored)
+			if err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
+			t, ok := obj.(T)
+			if !ok {
+				return nil, apierrors.NewInternalError(fmt.Errorf("unexpected %T in %s", obj, res.gr))
+			}
+			c = compile(t, stored.Revision)
+			cache[key] = c
+		}
+		out = append(out, c)
+	}
+	for key := range cache {
+		if !seen[key] {
+			delete(cache, key)
+		}
+	}
+	return out, nil
 }

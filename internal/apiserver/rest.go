@@ -1083,7 +1083,9 @@ func (s *Server) deleteCollection(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	lo := storage.ListOptions{}
+	// Only the keys are kept of what is listed: each object is read again as it is deleted,
+	// so a collection of thousands is not held decoded twice (as listed, and as deleted).
+	lo := storage.ListOptions{Stored: true}
 	if !sel.empty() {
 		lo.Filter = func(o runtime.Object) bool { return sel.matches(res, o) }
 	}
@@ -1091,10 +1093,15 @@ func (s *Server) deleteCollection(ctx context.Context, w http.ResponseWriter, r 
 	if err != nil {
 		return storageError(err, res.gr, "")
 	}
+	result.Stored = nil
 	var items []runtime.Object
-	for _, obj := range result.Items {
-		a, _ := meta.Accessor(obj)
-		out, _, err := s.deleteObject(ctx, res, a.GetNamespace(), a.GetName(), opts)
+	all := res.store.Prefix("")
+	for _, key := range result.Keys {
+		namespace, name, found := strings.Cut(strings.TrimPrefix(key, all), "/")
+		if !found {
+			namespace, name = "", namespace
+		}
+		out, _, err := s.deleteObject(ctx, res, namespace, name, opts)
 		if apierrors.IsNotFound(err) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -32,6 +33,13 @@ import (
 )
 
 // Config configures a control plane.
+// DefaultEtcdCompactionInterval is how often the server compacts etcd, keeping one to two
+// intervals of history: enough for watchers that reconnect (the watch cache itself keeps
+// 75 s of events; older resumes get 410 Gone and relist, as after any compaction), and
+// short enough that etcd's database, whose pages the server maps, does not grow with every
+// write of a busy minute. kube-apiserver's default is 5 minutes.
+const DefaultEtcdCompactionInterval = time.Minute
+
 type Config struct {
 	// DataDir holds etcd's data (unless EtcdServers is set), the certificates and the admin
 	// kubeconfig.
@@ -44,6 +52,9 @@ type Config struct {
 	AdvertiseAddress net.IP
 	// EtcdServers, when set, are the client URLs of an external etcd cluster.
 	EtcdServers []string
+	// EtcdCompactionInterval is how often etcd's history is compacted, keeping at least
+	// that much of it (default DefaultEtcdCompactionInterval; negative: never).
+	EtcdCompactionInterval time.Duration
 	// EtcdClientPort and EtcdPeerPort are the embedded etcd's loopback ports (0: free ones).
 	EtcdClientPort, EtcdPeerPort int
 	// ServiceCIDR is the ClusterIP range.
@@ -255,7 +266,8 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		ServiceAccountIssuer: saIssuer, APIAudiences: audiences, RootCA: ca.CertPEM,
 		ClientCA: ca.CertPEM, RequestHeaderCA: frontProxyCA.CertPEM, RequestHeaderAllowedNames: []string{FrontProxyClientName},
 		ProxyClientCertFile: proxyClientCert, ProxyClientKeyFile: proxyClientKey,
-		Log: log,
+		CompactionInterval: cmp.Or(cfg.EtcdCompactionInterval, DefaultEtcdCompactionInterval),
+		Log:                log,
 	})
 	if err != nil {
 		ln.Close()

@@ -134,8 +134,15 @@ type compiledVariable struct {
 // NewAdmissionCompiler returns a compiler for expressions with (params) or without a params
 // variable, and with (variables) or without policy variables.
 func NewAdmissionCompiler(params, variables bool) (*AdmissionCompiler, error) {
+	return newAdmissionCompiler(params, variables, false, admissionEnvs)
+}
+
+// newAdmissionCompiler makes a compiler on one of the shared environments envs returns
+// (without, then with params) when there are no policy variables, and otherwise on an
+// environment of its own, with (mutation) or without the Object and JSONPatch types.
+func newAdmissionCompiler(params, variables, mutation bool, envs func() ([2]*Env, error)) (*AdmissionCompiler, error) {
 	if !variables {
-		envs, err := admissionEnvs()
+		shared, err := envs()
 		if err != nil {
 			return nil, err
 		}
@@ -143,10 +150,10 @@ func NewAdmissionCompiler(params, variables bool) (*AdmissionCompiler, error) {
 		if params {
 			i = 1
 		}
-		return &AdmissionCompiler{env: envs[i]}, nil
+		return &AdmissionCompiler{env: shared[i]}, nil
 	}
 	vt := NewObjectType("kubernetes.variables", map[string]*Type{})
-	env, err := NewMutableEnv(admissionVariables(params, vt)...)
+	env, err := newEnvWith(false, mutation, admissionVariables(params, vt)...)
 	if err != nil {
 		return nil, err
 	}

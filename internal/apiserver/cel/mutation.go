@@ -145,23 +145,7 @@ var mutatingEnvs = sync.OnceValues(func() ([2]*Env, error) {
 // NewMutatingCompiler is NewAdmissionCompiler for MutatingAdmissionPolicies: its
 // expressions may also build Object and JSONPatch values.
 func NewMutatingCompiler(params, variables bool) (*AdmissionCompiler, error) {
-	if !variables {
-		envs, err := mutatingEnvs()
-		if err != nil {
-			return nil, err
-		}
-		i := 0
-		if params {
-			i = 1
-		}
-		return &AdmissionCompiler{env: envs[i]}, nil
-	}
-	vt := NewObjectType("kubernetes.variables", map[string]*Type{})
-	env, err := newEnvWith(false, true, admissionVariables(params, vt)...)
-	if err != nil {
-		return nil, err
-	}
-	return &AdmissionCompiler{env: env, vars: vt, variables: map[string]compiledVariable{}}, nil
+	return newAdmissionCompiler(params, variables, true, mutatingEnvs)
 }
 
 // ObjectVal is an Object{...} value: an apply configuration, or part of one.

@@ -125,12 +125,6 @@ func NewEnv(vars ...Variable) (*Env, error) {
 	return newEnv(true, vars...)
 }
 
-// NewMutableEnv is NewEnv for environments whose object types gain fields after creation
-// (Type.AddField); their programs are not cached.
-func NewMutableEnv(vars ...Variable) (*Env, error) {
-	return newEnv(false, vars...)
-}
-
 func newEnv(cacheable bool, vars ...Variable) (*Env, error) {
 	return newEnvWith(cacheable, false, vars...)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func newSchedulerCommand() *cobra.Command {
-	var kubeconfig, logLevel string
+	var kubeconfig, logLevel, pprofAddr string
 	var leaderElect bool
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -21,6 +21,11 @@ func newSchedulerCommand() *cobra.Command {
 				return err
 			}
 			log := newLogger(logLevel)
+			if pprofAddr != "" {
+				if err := servePprof(cmd.Context(), pprofAddr); err != nil {
+					return err
+				}
+			}
 			procmem.TrimAfterStart(cmd.Context(), log)
 			return server.RunScheduler(cmd.Context(), rc, leaderElect, log)
 		},
@@ -28,5 +33,7 @@ func newSchedulerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig of the API server")
 	cmd.Flags().BoolVar(&leaderElect, "leader-elect", true, "hold the kube-scheduler Lease while scheduling, so that only one scheduler acts")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&pprofAddr, "pprof-address", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
+	_ = cmd.Flags().MarkHidden("pprof-address")
 	return cmd
 }

@@ -18,7 +18,7 @@ type serverFlags struct {
 	port, etcdClientPort, etcdPeerPort, simulatedNodes                                  int
 	apiOnly                                                                             bool
 	nodeGrace, etcdCompaction                                                           time.Duration
-	disableAgent                                                                        bool
+	disableAgent, disableScheduler, disableControllerManager                            bool
 	node                                                                                nodeFlags
 }
 
@@ -43,6 +43,8 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.nodeGrace, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked unreachable")
 	if cmd.Name() == "server" {
 		fl.BoolVar(&f.disableAgent, "disable-agent", false, "run no node agent (kubelet) in the server: a control plane only")
+		fl.BoolVar(&f.disableScheduler, "disable-scheduler", false, "run no scheduler in the server (run `kijabi scheduler`, or another scheduler, instead)")
+		fl.BoolVar(&f.disableControllerManager, "disable-controller-manager", false, "run no controller manager in the server (run `kijabi controller-manager` instead)")
 		f.node.register(cmd)
 	}
 }
@@ -51,7 +53,7 @@ func (f *serverFlags) config() (server.Config, error) {
 	cfg := server.Config{
 		DataDir: f.dataDir, BindAddress: f.bind, Port: f.port, NodePortRange: f.nodePorts,
 		Kubeconfig: f.kubeconfig, EtcdClientPort: f.etcdClientPort, EtcdPeerPort: f.etcdPeerPort,
-		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly, SimulatedNodes: f.simulatedNodes,
+		Log: newLogger(f.logLevel), DisableControllers: f.apiOnly, DisableScheduler: f.disableScheduler, DisableControllerManager: f.disableControllerManager, SimulatedNodes: f.simulatedNodes,
 		ServiceLBPool: f.lbPool, AuthorizationMode: f.authzMode,
 	}
 	_, cidr, err := net.ParseCIDR(f.serviceCIDR)

@@ -113,8 +113,10 @@ func TestIntegration(t *testing.T) {
 		}
 		for _, e := range evs.Items {
 			if e.InvolvedObject.Name == "big" && e.Reason == "FailedScheduling" {
-				if e.Type != v1.EventTypeWarning || e.Message != want || e.Source.Component != scheduler.DefaultSchedulerName ||
-					e.ReportingController != scheduler.DefaultSchedulerName {
+				// An events.k8s.io/v1 Event, as kube-scheduler's: read through core/v1 it has
+				// a reporting controller and action, and no deprecated source.
+				if e.Type != v1.EventTypeWarning || e.Message != want || e.ReportingController != scheduler.DefaultSchedulerName ||
+					e.Action != "Scheduling" || e.EventTime.IsZero() {
 					return false, fmt.Errorf("unexpected event %+v", e)
 				}
 				return true, nil

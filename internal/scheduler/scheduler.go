@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -19,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 )
 
@@ -49,7 +49,6 @@ type Config struct {
 type Scheduler struct {
 	client   kubernetes.Interface
 	name     string
-	instance string
 	clock    clock.WithTicker
 	log      *slog.Logger
 	queue    *Queue
@@ -59,9 +58,13 @@ type Scheduler struct {
 	snap    *Snapshot
 	assumed map[types.UID]string
 
-	sem      chan struct{}
-	wg       sync.WaitGroup
-	eventSeq atomic.Uint64
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	// Events go out through client-go's events.k8s.io/v1 broadcaster, as kube-scheduler's
+	// do: in the background, so that a binding never waits for its Scheduled event.
+	broadcaster events.EventBroadcaster
+	recorder    events.EventRecorder
 }
 
 // New builds a scheduler and registers its informer handlers.
@@ -80,8 +83,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	host, _ := os.Hostname()
-	s.instance = s.name + "-" + host
+	s.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: cfg.Client.EventsV1()})
+	s.recorder = s.broadcaster.NewRecorder(scheme.Scheme, s.name)
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -121,6 +124,10 @@ func (s *Scheduler) Queue() *Queue { return s.queue }
 
 // Run schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
+	if err := s.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		s.log.Error("scheduler: recording events", "err", err)
+	}
+	defer s.broadcaster.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return
 	}
@@ -198,10 +205,8 @@ func (s *Scheduler) scheduleOne(ctx context.Context, pp Popped) {
 	if fe != nil {
 		nnn = pr.NominatedNode
 	}
-	s.async(func() {
-		s.recordEvent(ctx, pod, v1.EventTypeWarning, "FailedScheduling", msg)
-		s.updatePodStatus(ctx, pod, reason, msg, nnn)
-	})
+	s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
+	s.async(func() { s.updatePodStatus(ctx, pod, reason, msg, nnn) })
 	if pr.NominatedNode != "" {
 		for _, v := range pr.Victims {
 			s.async(func() { s.evict(ctx, v, pod, pr.NominatedNode) })
@@ -223,8 +228,8 @@ func (s *Scheduler) bind(ctx context.Context, pp Popped, assumed *v1.Pod) {
 	err := s.client.CoreV1().Pods(assumed.Namespace).Bind(ctx, b, metav1.CreateOptions{})
 	if err == nil {
 		s.queue.Done(pp)
-		s.recordEvent(ctx, assumed, v1.EventTypeNormal, "Scheduled",
-			fmt.Sprintf("Successfully assigned %s/%s to %s", assumed.Namespace, assumed.Name, node))
+		s.recorder.Eventf(assumed, nil, v1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s/%s to %s",
+			assumed.Namespace, assumed.Name, node)
 		return
 	}
 	s.log.Info("binding failed", "pod", klogKey(assumed), "node", node, "err", err)
@@ -241,7 +246,7 @@ func (s *Scheduler) bind(ctx context.Context, pp Popped, assumed *v1.Pod) {
 	}
 	s.queue.AddUnschedulable(pp, nil)
 	msg := fmt.Sprintf("Binding rejected: %v", err)
-	s.recordEvent(ctx, pp.Pod, v1.EventTypeWarning, "FailedScheduling", msg)
+	s.recorder.Eventf(pp.Pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
 	s.updatePodStatus(ctx, pp.Pod, v1.PodReasonSchedulerError, msg, pp.Pod.Status.NominatedNodeName)
 }
 
@@ -296,34 +301,11 @@ func (s *Scheduler) evict(ctx context.Context, victim, preemptor *v1.Pod, node s
 		s.log.Info("deleting preemption victim failed", "pod", klogKey(victim), "err", err)
 		return
 	}
-	s.recordEvent(ctx, victim, v1.EventTypeNormal, "Preempted", fmt.Sprintf("Preempted by pod %v on node %v", preemptor.UID, node))
+	s.recorder.Eventf(victim, preemptor, v1.EventTypeNormal, "Preempted", "Preempting", "Preempted by pod %v on node %v", preemptor.UID, node)
 }
 
 func (s *Scheduler) clearNomination(ctx context.Context, p *v1.Pod) {
 	s.patchStatus(ctx, p, map[string]any{"status": map[string]any{"nominatedNodeName": nil}})
-}
-
-// recordEvent creates a core/v1 Event about pod.
-func (s *Scheduler) recordEvent(ctx context.Context, pod *v1.Pod, typ, reason, msg string) {
-	now := metav1.NewTime(s.clock.Now())
-	ev := &v1.Event{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      fmt.Sprintf("%s.%x%04x", pod.Name, now.UnixNano(), s.eventSeq.Add(1)&0xffff),
-			Namespace: pod.Namespace,
-		},
-		InvolvedObject: v1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
-			UID: pod.UID, ResourceVersion: pod.ResourceVersion},
-		Reason: reason, Message: msg, Type: typ,
-		Source:         v1.EventSource{Component: s.name},
-		FirstTimestamp: now, LastTimestamp: now, Count: 1,
-		ReportingController: s.name, ReportingInstance: s.instance, Action: "Scheduling",
-	}
-	if reason == "Preempted" {
-		ev.Action = "Preempting"
-	}
-	if _, err := s.client.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil && ctx.Err() == nil {
-		s.log.Info("creating event failed", "pod", klogKey(pod), "reason", reason, "err", err)
-	}
 }
 
 // ---- informer handlers ----

@@ -71,6 +71,9 @@ type Config struct {
 	// DisableControllers runs the API server without the controller manager and the
 	// scheduler.
 	DisableControllers bool
+	// DisableScheduler and DisableControllerManager leave one of the two out (to run it as
+	// its own process, or another scheduler in its place).
+	DisableScheduler, DisableControllerManager bool
 	// SimulatedNodes runs this many simulated nodes (internal/simnode) in the process.
 	SimulatedNodes int
 	// ClusterCIDR is the pod network, cut into one /24 per node (default 10.244.0.0/16).
@@ -331,7 +334,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	log.Info("API server ready", "url", url, "kubeconfig", kubeconfig)
 	componentCtx, stopComponents := context.WithCancel(runCtx)
 	r.stopComponents = stopComponents
-	if !cfg.DisableControllers {
+	if !cfg.DisableControllers && !(cfg.DisableScheduler && cfg.DisableControllerManager) {
 		cmConfig, err := componentConfig(ca, tlsDir, url, "controller-manager", "system:kube-controller-manager", nil)
 		if err != nil {
 			r.Stop()
@@ -345,30 +348,34 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			return nil, err
 		}
 		r.informers = shared
-		r.components.Add(1)
-		go func() {
-			defer r.components.Done()
-			err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
-				ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
-				LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
-				ClusterSigningCertFile: filepath.Join(tlsDir, "ca.crt"), ClusterSigningKeyFile: filepath.Join(tlsDir, "ca.key"),
-				Informers: shared.session(), Log: log.With("component", "controller-manager")})
-			if err != nil && componentCtx.Err() == nil {
-				log.Error("controller manager stopped", "err", err)
-			}
-		}()
-		schedConfig, err := componentConfig(ca, tlsDir, url, "scheduler", "system:kube-scheduler", nil)
-		if err != nil {
-			r.Stop()
-			return nil, err
+		if !cfg.DisableControllerManager {
+			r.components.Add(1)
+			go func() {
+				defer r.components.Done()
+				err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
+					ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
+					LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
+					ClusterSigningCertFile: filepath.Join(tlsDir, "ca.crt"), ClusterSigningKeyFile: filepath.Join(tlsDir, "ca.key"),
+					Informers: shared.session(), Log: log.With("component", "controller-manager")})
+				if err != nil && componentCtx.Err() == nil {
+					log.Error("controller manager stopped", "err", err)
+				}
+			}()
 		}
-		r.components.Add(1)
-		go func() {
-			defer r.components.Done()
-			if err := runScheduler(componentCtx, schedConfig, true, shared.session(), log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
-				log.Error("scheduler stopped", "err", err)
+		if !cfg.DisableScheduler {
+			schedConfig, err := componentConfig(ca, tlsDir, url, "scheduler", "system:kube-scheduler", nil)
+			if err != nil {
+				r.Stop()
+				return nil, err
 			}
-		}()
+			r.components.Add(1)
+			go func() {
+				defer r.components.Done()
+				if err := runScheduler(componentCtx, schedConfig, true, shared.session(), log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
+					log.Error("scheduler stopped", "err", err)
+				}
+			}()
+		}
 	}
 	if cfg.Agent {
 		if err := r.startAgent(componentCtx, cfg, ca, tlsDir, url, advertise, serviceCIDR, log); err != nil {

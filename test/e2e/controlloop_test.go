@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,12 @@ func TestUnschedulableThenScheduled(t *testing.T) {
 	poll(t, 30*time.Second, "pod bound to the new node", func() (bool, error) {
 		p, err := s.Client.CoreV1().Pods("default").Get(ctx, "big", metav1.GetOptions{})
 		return err == nil && p.Spec.NodeName == "huge", nil
+	})
+	// The scheduler's events are events.k8s.io/v1 Events, as kube-scheduler's: describe
+	// shows who reported them from the reporting controller.
+	poll(t, 30*time.Second, "Scheduled event in describe", func() (bool, error) {
+		desc := s.MustKubectl(t, "describe", "pod", "big")
+		return regexp.MustCompile(`Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned default/big to huge`).MatchString(desc), nil
 	})
 }
 

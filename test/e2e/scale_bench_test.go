@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
@@ -26,22 +30,25 @@ import (
 )
 
 // BenchmarkControlLoopScale measures the control loop at scale with simulated nodes, each
-// component in its own process as a user would run them: `kijabi server` and
-// `kijabi simnode --nodes NODES` (default 1,000). It reports
-//   - scheduling throughput for PODS (default 10,000) bare pending pods,
-//   - the time from creating a PODS-replica Deployment to all its pods Running,
+// component in its own process as a user may run them: `kijabi server --disable-scheduler`,
+// `kijabi scheduler` and `kijabi simnode --nodes NODES` (default 1,000). It reports
+//   - the scheduling throughput: PODS (default 10,000) bare pods pending, then the scheduler
+//     started, until the last is bound (pods-scheduled/s);
+//   - the same pods created by 32 clients while the scheduler runs, from the first create to
+//     the last binding (pods-created-and-scheduled/s);
+//   - the time from creating a PODS-replica Deployment to all its pods Running;
 //   - the server's RSS at that size.
 //
-// It also reports the CPU time the server and simnode processes spent in each phase (steadier
-// than wall-clock figures on a shared machine). NODES=5000 PODS=50000 gives the large
-// configuration. With PROFILE_DIR set, the server's CPU profile of each phase (the first
-// PROFILE_SECONDS, default 30) and its heap profile at the end are written there.
+// It also reports the CPU time the server, scheduler and simnode processes spent in each
+// phase (steadier than wall-clock figures on a shared machine). NODES=5000 PODS=50000 gives
+// the large configuration. With PROFILE_DIR set, the server's CPU profile of each phase (the
+// first PROFILE_SECONDS, default 30) and its heap profile at the end are written there.
 func BenchmarkControlLoopScale(b *testing.B) {
 	nodes, pods := envInt("NODES", 1000), envInt("PODS", 10000)
 	dir := b.TempDir()
-	ports := freePortsB(b, 3)
+	ports := freePortsB(b, 4)
 	// A /24 per node: the default /16 holds 256 nodes, so use a /9 (32,768 nodes).
-	server, _ := startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.128.0.0/9")
+	server, _ := startCommand(b, "server", dir, ports[0], ports[1], ports[2], "--cluster-cidr", "10.128.0.0/9", "--disable-scheduler")
 	kubeconfig := dir + "/kubeconfig.yaml"
 	sim := exec.Command(testserver.Binary(b), "simnode", "--kubeconfig", kubeconfig, "--nodes", strconv.Itoa(nodes), "--log-level", "warn")
 	sim.Stderr = os.Stderr
@@ -65,54 +72,73 @@ func BenchmarkControlLoopScale(b *testing.B) {
 	})
 	b.ReportMetric(time.Since(start).Seconds(), "s-nodes-registered")
 
-	// Bare pods: created as fast as 32 clients can, timed from the first create to the last
-	// binding.
+	// The scheduler runs as its own process (as kube-scheduler does), so that pods can wait
+	// for it: without leader election, so that a restarted one starts at once.
+	var sched *exec.Cmd
+	startScheduler := func() {
+		args := []string{"scheduler", "--kubeconfig", kubeconfig, "--leader-elect=false", "--log-level", "warn"}
+		if prof.dir != "" {
+			args = append(args, "--pprof-address", fmt.Sprintf("127.0.0.1:%d", ports[3]))
+		}
+		sched = exec.Command(testserver.Binary(b), args...)
+		sched.Stderr = os.Stderr
+		if err := sched.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stopScheduler := func() {
+		sched.Process.Kill()
+		sched.Wait()
+	}
+	b.Cleanup(func() {
+		if sched.ProcessState == nil {
+			stopScheduler()
+		}
+	})
+	bound := newBoundCounter(b, c, "default")
+	clearPods := func() {
+		if err := c.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		pollTB(b, 30*time.Minute, "bare pods gone", func() (bool, error) {
+			list, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0", Limit: 1})
+			return err == nil && len(list.Items) == 0, nil
+		})
+	}
+
+	// Bare pods created as fast as 32 clients can while the scheduler runs: from the first
+	// create to the last binding.
+	startScheduler()
 	prof.begin("bare")
 	start = time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= pods {
-					return
-				}
-				_, err := c.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bare-%06d", i)},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "kijabi.local/busybox",
-						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resourceQ("10m")}}}}},
-				}, metav1.CreateOptions{})
-				if err != nil {
-					b.Errorf("create: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	createBarePods(b, c, "bare", pods)
 	created := time.Since(start)
-	// Each check lists every pod in the server, so look five times a second rather than
-	// fifty: the server's CPU goes to the work being measured.
-	pollEvery(b, 200*time.Millisecond, 30*time.Minute, "all pods bound", func() (bool, error) {
-		list, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "spec.nodeName="})
-		return err == nil && len(list.Items) == 0, nil
-	})
+	bound.wait(b, pods)
 	el := time.Since(start)
-	b.ReportMetric(float64(pods)/el.Seconds(), "pods-scheduled/s")
+	b.ReportMetric(float64(pods)/el.Seconds(), "pods-created-and-scheduled/s")
 	b.ReportMetric(created.Seconds(), "s-create-bare")
 	prof.end()
-	if err := c.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	pollTB(b, 30*time.Minute, "bare pods gone", func() (bool, error) {
-		list, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0", Limit: 1})
-		return err == nil && len(list.Items) == 0, nil
-	})
+	clearPods()
+
+	// Scheduling throughput proper: PODS pods pending, then a scheduler started; from its
+	// start to the last binding (its start-up, listing the pods and nodes, included).
+	stopScheduler()
+	start = time.Now()
+	createBarePods(b, c, "pending", pods)
+	b.ReportMetric(float64(pods)/time.Since(start).Seconds(), "pods-created/s")
+	prof.begin("pending")
+	start = time.Now()
+	startScheduler()
+	schedProfile := prof.fetchLocal(fmt.Sprintf("http://127.0.0.1:%d", ports[3]), "scheduler.pending.cpu.pprof")
+	bound.wait(b, pods)
+	b.ReportMetric(float64(pods)/time.Since(start).Seconds(), "pods-scheduled/s")
+	schedProfile()
+	b.ReportMetric(cpuSeconds(sched.Process.Pid), "scheduler-cpu-s-pending")
+	prof.end()
+	clearPods()
 
 	// A Deployment of PODS replicas, from create to all Running.
+	schedCPU := cpuSeconds(sched.Process.Pid)
 	prof.begin("deploy")
 	start = time.Now()
 	_, err = c.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
@@ -129,6 +155,7 @@ func BenchmarkControlLoopScale(b *testing.B) {
 		return err == nil && d.Status.AvailableReplicas == int32(pods), nil
 	})
 	b.ReportMetric(time.Since(start).Seconds(), "s-deployment-running")
+	b.ReportMetric(cpuSeconds(sched.Process.Pid)-schedCPU, "scheduler-cpu-s-deploy")
 	prof.end()
 	prof.heap()
 	b.ReportMetric(rssMiB(server.Process.Pid), "server-rss-MiB")
@@ -218,6 +245,37 @@ func (p *phaseProfiler) fetch(name, query, file string) {
 	}
 }
 
+// fetchLocal fetches, in the background, a CPU profile of PROFILE_SECONDS from the pprof
+// endpoint of a process just started (retrying until it listens), into file; the function
+// it returns waits for it. It does nothing without PROFILE_DIR.
+func (p *phaseProfiler) fetchLocal(base, file string) func() {
+	if p.dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, p.seconds)
+		var data []byte
+		err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			resp, err := http.Get(url)
+			if err != nil {
+				return false, nil // not listening yet
+			}
+			defer resp.Body.Close()
+			data, err = io.ReadAll(resp.Body)
+			return true, err
+		})
+		if err == nil {
+			err = os.WriteFile(filepath.Join(p.dir, file), data, 0o644)
+		}
+		if err != nil {
+			p.b.Logf("profile %s: %v", file, err)
+		}
+	}()
+	return func() { <-done }
+}
+
 // cpuSeconds is the user+system CPU time a process has used so far.
 func cpuSeconds(pid int) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -243,4 +301,86 @@ func pollEvery(b *testing.B, interval, timeout time.Duration, what string, cond 
 	if err != nil {
 		b.Fatalf("waiting for %s: %v", what, err)
 	}
+}
+
+// createBarePods creates n pods named PREFIX-NNNNNN in default, from 32 clients at once.
+func createBarePods(b *testing.B, c kubernetes.Interface, prefix string, n int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				_, err := c.CoreV1().Pods("default").Create(context.Background(), &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%06d", prefix, i)},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "kijabi.local/busybox",
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resourceQ("10m")}}}}},
+				}, metav1.CreateOptions{})
+				if err != nil {
+					b.Errorf("create: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// boundCounter follows a namespace's pods through an informer (one watch, decoded in the
+// benchmark's process) and counts those bound to a node: cheaper for the server than
+// listing every pod again and again.
+type boundCounter struct {
+	mu    sync.Mutex
+	bound map[string]bool
+}
+
+func newBoundCounter(b *testing.B, c kubernetes.Interface, namespace string) *boundCounter {
+	bc := &boundCounter{bound: map[string]bool{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(namespace))
+	inf := factory.Core().V1().Pods().Informer()
+	set := func(obj any) {
+		if p, ok := obj.(*corev1.Pod); ok {
+			bc.mu.Lock()
+			if p.Spec.NodeName != "" {
+				bc.bound[p.Name] = true
+			}
+			bc.mu.Unlock()
+		}
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				bc.mu.Lock()
+				delete(bc.bound, p.Name)
+				bc.mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	factory.Start(stop)
+	b.Cleanup(func() {
+		close(stop)
+		factory.Shutdown()
+	})
+	return bc
+}
+
+// wait returns once n pods are bound.
+func (bc *boundCounter) wait(b *testing.B, n int) {
+	pollEvery(b, 20*time.Millisecond, 30*time.Minute, "all pods bound", func() (bool, error) {
+		bc.mu.Lock()
+		defer bc.mu.Unlock()
+		return len(bc.bound) >= n, nil
+	})
 }

@@ -27,6 +27,11 @@ import (
 // that every protobuf decoder reads as the stored object with that resourceVersion. Lists
 // are runtime.Unknown around a message with ListMeta (field 1) and the items (field 2),
 // built the same way.
+//
+// Clients of object metadata only (metadata informers, as the garbage collector's, ask for
+// PartialObjectMetadata) are served from the stored bytes too: a PartialObjectMetadata
+// message is an object message's metadata field (field 1 in every Kubernetes kind) alone,
+// so it is cut out of the stored object, with no decoding either.
 
 var protoMagic = []byte("k8s\x00")
 
@@ -119,8 +124,53 @@ func typeMetaMessage(gvk schema.GroupVersionKind) []byte {
 	return protowire.AppendString(b, gvk.Kind)
 }
 
-// storedList is the protobuf response for a list of stored objects of kind listGVK.
-func storedList(listGVK schema.GroupVersionKind, lm *metav1.ListMeta, items []storage.StoredObject) ([]byte, error) {
+// metadataFields returns the metadata field(s) (field 1, tag included) of an object message:
+// the whole of a PartialObjectMetadata message for the object.
+func metadataFields(raw []byte) ([]byte, error) {
+	var out []byte
+	for b := raw; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, errNotStoredProto
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, errNotStoredProto
+		}
+		if num == 1 {
+			out = append(out, b[:n+m]...)
+		}
+		b = b[n+m:]
+	}
+	return out, nil
+}
+
+// partialGVK is the kind of a PartialObjectMetadata(List) response in meta.k8s.io/version.
+func partialGVK(version string, list bool) schema.GroupVersionKind {
+	if list {
+		return metav1.SchemeGroupVersion.WithKind("PartialObjectMetadataList").GroupKind().WithVersion(version)
+	}
+	return metav1.SchemeGroupVersion.WithKind("PartialObjectMetadata").GroupKind().WithVersion(version)
+}
+
+// storedPartial is the protobuf PartialObjectMetadata response (meta.k8s.io/version) for a
+// stored object.
+func storedPartial(o storage.StoredObject, version string) ([]byte, error) {
+	_, raw, err := unknownFields(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	md, err := metadataFields(raw)
+	if err != nil {
+		return nil, err
+	}
+	rv := versionField(o.Revision)
+	return appendUnknown(make([]byte, 0, len(md)+len(rv)+64), typeMetaMessage(partialGVK(version, false)), md, rv), nil
+}
+
+// storedList is the protobuf response for a list of stored objects of kind listGVK; with
+// partial, a PartialObjectMetadataList of them (listGVK its kind).
+func storedList(listGVK schema.GroupVersionKind, lm *metav1.ListMeta, items []storage.StoredObject, partial bool) ([]byte, error) {
 	lmData, err := lm.Marshal()
 	if err != nil {
 		return nil, err
@@ -134,6 +184,11 @@ func storedList(listGVK schema.GroupVersionKind, lm *metav1.ListMeta, items []st
 		if err != nil {
 			return nil, err
 		}
+		if partial {
+			if raw, err = metadataFields(raw); err != nil {
+				return nil, err
+			}
+		}
 		rv := versionField(it.Revision)
 		tag := protowire.AppendTag(nil, 2, protowire.BytesType)
 		tag = protowire.AppendVarint(tag, uint64(len(raw)+len(rv)))
@@ -144,9 +199,36 @@ func storedList(listGVK schema.GroupVersionKind, lm *metav1.ListMeta, items []st
 }
 
 // wantsStored reports whether a response in representation t may be built from stored
-// bytes.
+// bytes: the object itself, or its PartialObjectMetadata, in protobuf.
 func (r *resource) wantsStored(t target) bool {
-	return r.stored && t.as == "" && t.info.MediaType == runtime.ContentTypeProtobuf
+	if !r.stored || t.info.MediaType != runtime.ContentTypeProtobuf {
+		return false
+	}
+	switch t.as {
+	case "":
+		return true
+	case "PartialObjectMetadata", "PartialObjectMetadataList":
+		// meta.k8s.io/v1 only: v1beta1's list message numbers its fields otherwise.
+		return t.asGroup == metav1.GroupName && t.asVersion == "v1"
+	}
+	return false
+}
+
+// encodeStored is the response in representation t (wantsStored) for a stored object.
+func encodeStored(t target, o storage.StoredObject) ([]byte, error) {
+	if t.as != "" {
+		return storedPartial(o, t.asVersion)
+	}
+	return storedObject(o)
+}
+
+// encodeStoredList is the list response in representation t (wantsStored) for stored objects
+// of the resource.
+func (r *resource) encodeStoredList(t target, lm *metav1.ListMeta, items []storage.StoredObject) ([]byte, error) {
+	if t.as != "" {
+		return storedList(partialGVK(t.asVersion, true), lm, items, true)
+	}
+	return storedList(r.listGVK, lm, items, false)
 }
 
 // writeEncoded writes a response already encoded in representation t.

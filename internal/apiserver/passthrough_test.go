@@ -79,7 +79,7 @@ func TestStoredPassthroughDecodesAsServed(t *testing.T) {
 			remaining := int64(7)
 			lm := &metav1.ListMeta{ResourceVersion: "99", Continue: "tok", RemainingItemCount: &remaining}
 			items := []storage.StoredObject{{Data: data, Revision: 5}, {Data: data, Revision: 6}}
-			out, err = storedList(c.listGVK, lm, items)
+			out, err = storedList(c.listGVK, lm, items, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,6 +100,53 @@ func TestStoredPassthroughDecodesAsServed(t *testing.T) {
 			}
 			if !apiequality.Semantic.DeepEqual(gotList, wantList) {
 				t.Fatalf("passthrough list decodes to\n%#v\nwant\n%#v", gotList, wantList)
+			}
+
+			// Metadata clients: PartialObjectMetadata(List), as toPartial makes them (in
+			// meta.k8s.io/v1; v1beta1 is not served from stored bytes).
+			if (&resource{stored: true}).wantsStored(target{info: runtime.SerializerInfo{MediaType: runtime.ContentTypeProtobuf},
+				as: "PartialObjectMetadataList", asGroup: "meta.k8s.io", asVersion: "v1beta1"}) {
+				t.Fatal("v1beta1 metadata lists would be served from stored bytes")
+			}
+			for _, version := range []string{"v1"} {
+				tgt := target{as: "PartialObjectMetadata", asGroup: "meta.k8s.io", asVersion: version}
+				out, err := encodeStored(tgt, storage.StoredObject{Data: data, Revision: 42})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, gvk, err := proto.Decode(out, nil, nil)
+				if err != nil || *gvk != partialGVK(version, false) {
+					t.Fatalf("decoding the passthrough metadata: %v (%v)", err, gvk)
+				}
+				wantPartial, err := toPartial(tgt, want("42"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !apiequality.Semantic.DeepEqual(got, wantPartial) {
+					t.Fatalf("passthrough metadata decodes to\n%#v\nwant\n%#v", got, wantPartial)
+				}
+
+				tgt.as = "PartialObjectMetadataList"
+				res := &resource{listGVK: c.listGVK}
+				out, err = res.encodeStoredList(tgt, lm, items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotList, gvk, err := proto.Decode(out, nil, nil)
+				if err != nil || *gvk != partialGVK(version, true) {
+					t.Fatalf("decoding the passthrough metadata list: %v (%v)", err, gvk)
+				}
+				wantPartialList, err := toPartial(tgt, wantList)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Items carry no kind in protobuf.
+				for i := range wantPartialList.(*metav1.PartialObjectMetadataList).Items {
+					wantPartialList.(*metav1.PartialObjectMetadataList).Items[i].TypeMeta = metav1.TypeMeta{}
+				}
+				if !apiequality.Semantic.DeepEqual(gotList, wantPartialList) {
+					t.Fatalf("passthrough metadata list decodes to\n%#v\nwant\n%#v", gotList, wantPartialList)
+				}
 			}
 		})
 	}

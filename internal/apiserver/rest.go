@@ -232,7 +232,7 @@ func (s *Server) get(ctx context.Context, w http.ResponseWriter, r *http.Request
 		if err != nil {
 			return storageError(err, res.gr, info.name)
 		}
-		data, err := storedObject(so)
+		data, err := encodeStored(t, so)
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}
@@ -414,7 +414,7 @@ func (s *Server) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	if opts.Stored {
 		lm := &metav1.ListMeta{ResourceVersion: strconv.FormatInt(result.Revision, 10), Continue: result.Continue, RemainingItemCount: result.Remaining}
-		data, err := storedList(res.listGVK, lm, result.Stored)
+		data, err := res.encodeStoredList(t, lm, result.Stored)
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}

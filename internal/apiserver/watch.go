@@ -152,7 +152,8 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// The versions of a custom resource share one store, so its events: the version is
 	// part of the key.
 	memoKey := res.gvk.Version + ";" + t.info.MediaType + ";" + t.as + ";" + t.asVersion + ";" + r.URL.Query().Get("includeObject")
-	// Protobuf clients of the stored kind get the stored bytes (see passthrough.go).
+	// Protobuf clients of the stored kind (or of its metadata) get the stored bytes (see
+	// passthrough.go).
 	stored := res.wantsStored(t)
 	// frame renders one whole event as written on the stream (framing included) from the
 	// object's encoding.
@@ -181,7 +182,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		var raw []byte
 		var err error
 		if so != nil {
-			raw, err = storedObject(*so)
+			raw, err = encodeStored(t, *so)
 		} else {
 			raw, err = encode(obj)
 		}
@@ -207,9 +208,9 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			var err error
 			switch {
 			case stored && prev:
-				raw, err = storedObject(storage.StoredObject{Data: ev.StoredPrev(), Revision: ev.Revision})
+				raw, err = encodeStored(t, storage.StoredObject{Data: ev.StoredPrev(), Revision: ev.Revision})
 			case stored:
-				raw, err = storedObject(storage.StoredObject{Data: ev.Stored(), Revision: ev.Revision})
+				raw, err = encodeStored(t, storage.StoredObject{Data: ev.Stored(), Revision: ev.Revision})
 			case prev:
 				var obj runtime.Object
 				if obj, err = ev.PrevObject(); err != nil {

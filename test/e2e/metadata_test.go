@@ -8,7 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/utils/ptr"
 
@@ -56,6 +58,7 @@ func TestMetadataWatchBookmarks(t *testing.T) {
 				if m.Annotations[metav1.InitialEventsAnnotationKey] != "true" || !sawAdded {
 					t.Fatalf("bookmark %v before the initial events were seen (%v)", m.Annotations, sawAdded)
 				}
+				checkMetadataEvents(t, srv.Client, mc, w)
 				return
 			case watch.Error:
 				t.Fatalf("watch error: %v", ev.Object)
@@ -98,4 +101,51 @@ func TestFilteredWatchDelivers(t *testing.T) {
 			t.Fatalf("only %d of %d matching events arrived", got, n)
 		}
 	}
+}
+
+// checkMetadataEvents changes the ConfigMap "one" and checks what metadata clients (served
+// in protobuf, from the stored bytes) see of it: the change on the watch w, and a list.
+func checkMetadataEvents(t *testing.T, c kubernetes.Interface, mc metadata.Interface, w watch.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	cm, err := c.CoreV1().ConfigMaps("default").Patch(ctx, "one", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"tier":"web"}},"data":{"k":"v"}}`), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(30 * time.Second)
+	for done := false; !done; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			m, isMeta := ev.Object.(*metav1.PartialObjectMetadata)
+			if ev.Type != watch.Modified || !isMeta || m.Name != "one" {
+				continue
+			}
+			if m.ResourceVersion != cm.ResourceVersion || m.Labels["tier"] != "web" || m.UID != cm.UID {
+				t.Fatalf("metadata event %+v, want the patched object's metadata (resourceVersion %s)", m.ObjectMeta, cm.ResourceVersion)
+			}
+			done = true
+		case <-timeout:
+			t.Fatal("no Modified event on the metadata watch")
+		}
+	}
+	list, err := mc.Resource(corev1.SchemeGroupVersion.WithResource("configmaps")).Namespace("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range list.Items {
+		if it.Name == "one" {
+			if it.ResourceVersion != cm.ResourceVersion || it.Labels["tier"] != "web" || it.Namespace != "default" {
+				t.Fatalf("metadata list item %+v, want the patched object's metadata", it.ObjectMeta)
+			}
+			if list.ResourceVersion == "" {
+				t.Fatal("metadata list without a resourceVersion")
+			}
+			return
+		}
+	}
+	t.Fatalf("metadata list without \"one\": %+v", list.Items)
 }

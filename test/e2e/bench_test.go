@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -18,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kijabi/kijabi/internal/server"
@@ -82,6 +85,22 @@ func BenchmarkAPIThroughput(b *testing.B) {
 	cfg.QPS, cfg.Burst = -1, 0
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	c := kubernetes.NewForConfigOrDie(cfg)
+	// Each client has its own connection, as separate client processes have (CONNECTIONS=1:
+	// all share one, as the goroutines of one client-go program do). client-go shares one
+	// transport between equal configurations; a dialer of their own gives each its own.
+	conns := clients
+	if n, err := strconv.Atoi(os.Getenv("CONNECTIONS")); err == nil && n > 0 {
+		conns = min(n, clients)
+	}
+	b.ReportMetric(float64(conns), "connections")
+	clientPods := make([]typedcorev1.PodInterface, conns)
+	for i := range clientPods {
+		ccfg := rest.CopyConfig(cfg)
+		if conns > 1 {
+			ccfg.Dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
+		}
+		clientPods[i] = kubernetes.NewForConfigOrDie(ccfg).CoreV1().Pods("default")
+	}
 	ctx := context.Background()
 	idle := settledStatus(cmd.Process.Pid, 10*time.Second)
 	b.ReportMetric(idle["VmRSS"], "idle-rss-MiB")
@@ -91,14 +110,15 @@ func BenchmarkAPIThroughput(b *testing.B) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%05d", i), Labels: map[string]string{"app": "bench"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "kijabi.local/busybox:latest"}}}}
 	}
-	phase := func(name string, n int, op func(i int) error) {
+	// phase runs op for 0 ≤ i < n from the clients; op is given its client's pods.
+	phase := func(name string, n int, op func(pods typedcorev1.PodInterface, i int) error) {
 		lat := make([]time.Duration, n)
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		start := time.Now()
 		for w := 0; w < clients; w++ {
 			wg.Add(1)
-			go func() {
+			go func(pods typedcorev1.PodInterface) {
 				defer wg.Done()
 				for {
 					i := int(next.Add(1)) - 1
@@ -106,13 +126,13 @@ func BenchmarkAPIThroughput(b *testing.B) {
 						return
 					}
 					t0 := time.Now()
-					if err := op(i); err != nil {
+					if err := op(pods, i); err != nil {
 						b.Errorf("%s %d: %v", name, i, err)
 						return
 					}
 					lat[i] = time.Since(t0)
 				}
-			}()
+			}(clientPods[w%conns])
 		}
 		wg.Wait()
 		el := time.Since(start)
@@ -123,17 +143,23 @@ func BenchmarkAPIThroughput(b *testing.B) {
 	}
 	for iter := 0; iter < b.N; iter++ {
 		createProf := profileServer(b, c, "create", 2)
-		phase("create", objects, func(i int) error { _, err := pods.Create(ctx, pod(i), metav1.CreateOptions{}); return err })
+		phase("create", objects, func(pods typedcorev1.PodInterface, i int) error {
+			_, err := pods.Create(ctx, pod(i), metav1.CreateOptions{})
+			return err
+		})
 		<-createProf
 		b.ReportMetric(rssMiB(cmd.Process.Pid), "rss-5k-pods-MiB")
 		getProf := profileServer(b, c, "get", 1)
-		phase("get", objects, func(i int) error { _, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{}); return err })
+		phase("get", objects, func(pods typedcorev1.PodInterface, i int) error {
+			_, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{})
+			return err
+		})
 		<-getProf
-		phase("list", 50, func(i int) error {
+		phase("list", 50, func(pods typedcorev1.PodInterface, i int) error {
 			_, err := pods.List(ctx, metav1.ListOptions{})
 			return err
 		})
-		phase("list500", 100, func(i int) error {
+		phase("list500", 100, func(pods typedcorev1.PodInterface, i int) error {
 			_, err := pods.List(ctx, metav1.ListOptions{Limit: 500})
 			return err
 		})
@@ -182,7 +208,7 @@ func BenchmarkAPIThroughput(b *testing.B) {
 			}(w, wi)
 		}
 		profileDone := profileServer(b, c, "update", 10)
-		phase("update", objects, func(i int) error {
+		phase("update", objects, func(pods typedcorev1.PodInterface, i int) error {
 			p, err := pods.Get(ctx, fmt.Sprintf("p-%05d", i), metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -206,7 +232,7 @@ func BenchmarkAPIThroughput(b *testing.B) {
 			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "watch-delay-p50-ms")
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "watch-delay-p99-ms")
 		}
-		phase("create-more", objects, func(i int) error {
+		phase("create-more", objects, func(pods typedcorev1.PodInterface, i int) error {
 			_, err := pods.Create(ctx, pod(objects+i), metav1.CreateOptions{})
 			return err
 		})
@@ -214,7 +240,9 @@ func BenchmarkAPIThroughput(b *testing.B) {
 		b.ReportMetric(mem["VmRSS"], "rss-10k-pods-MiB")
 		b.ReportMetric(mem["RssAnon"], "anon-10k-pods-MiB")
 		<-profileServer(b, c, "heap", 0)
-		phase("delete", 2*objects, func(i int) error { return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{}) })
+		phase("delete", 2*objects, func(pods typedcorev1.PodInterface, i int) error {
+			return pods.Delete(ctx, fmt.Sprintf("p-%05d", i), metav1.DeleteOptions{})
+		})
 	}
 }
 

@@ -197,6 +197,7 @@ func (p *phaseProfiler) begin(phase string) {
 	if p.dir == "" {
 		return
 	}
+	p.metrics(phase + ".begin.metrics.txt")
 	p.stop = make(chan struct{})
 	p.wg.Add(1)
 	go func() {
@@ -217,6 +218,7 @@ func (p *phaseProfiler) end() {
 	p.b.ReportMetric(cpuSeconds(p.server)-p.serverCPU, "server-cpu-s-"+p.phase)
 	p.b.ReportMetric(cpuSeconds(p.sim)-p.simCPU, "simnode-cpu-s-"+p.phase)
 	if p.stop != nil {
+		p.metrics(p.phase + ".end.metrics.txt")
 		close(p.stop)
 		p.wg.Wait()
 		p.stop = nil
@@ -226,6 +228,17 @@ func (p *phaseProfiler) end() {
 func (p *phaseProfiler) heap() {
 	if p.dir != "" {
 		p.fetch("heap", "gc=1", "heap.pprof")
+	}
+}
+
+// metrics saves the server's /metrics (request counts by verb and resource, among others).
+func (p *phaseProfiler) metrics(file string) {
+	data, err := p.c.CoreV1().RESTClient().Get().AbsPath("/metrics").SetHeader("Accept", "text/plain").Do(context.Background()).Raw()
+	if err == nil {
+		err = os.WriteFile(filepath.Join(p.dir, file), data, 0o644)
+	}
+	if err != nil {
+		p.b.Logf("metrics: %v", err)
 	}
 }
 

@@ -232,7 +232,9 @@ func processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[str
 	}
 	defer q.Done(key)
 	if err := sync(ctx, key); err != nil {
-		if ctx.Err() == nil { // not cut short by the controller stopping
+		// A conflict is the object changing under the write (a node reporting in while it
+		// is being marked Unknown): the retry reads the new one. Not worth an error line.
+		if ctx.Err() == nil && !apierrors.IsConflict(err) { // nor is the controller stopping
 			utilruntime.HandleErrorWithContext(ctx, err, msg, "key", key)
 		}
 		q.AddRateLimited(key)

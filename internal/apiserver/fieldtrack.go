@@ -26,6 +26,9 @@ import (
 //     leaves the spec as it is, an update of the spec leaves the status. Those parts are
 //     blanked in both objects before the comparison (in shallow copies), so it does not walk
 //     them.
+//   - trackCreate: a create is compared with an empty object, without other managers'
+//     entries to decode or merge; createtrack.go does that comparison without the
+//     manager's layers, and remembers its answers for objects created alike.
 
 // noCopyConverter is the object converter of the field managers of built-in resources.
 type noCopyConverter struct {
@@ -56,6 +59,9 @@ func (c noCopyConverter) ConvertToVersion(in runtime.Object, target runtime.Grou
 // trackCreate records in obj's managedFields that manager set the fields of the new object
 // obj.
 func (r *resource) trackCreate(obj runtime.Object, manager string) (runtime.Object, error) {
+	if out, ok, err := r.trackCreateCached(obj, manager); ok {
+		return out, err
+	}
 	return r.managers[""].Update(r.newObj(), obj, manager)
 }
 

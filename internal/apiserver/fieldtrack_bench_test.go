@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,12 +53,21 @@ func BenchmarkFieldTracking(b *testing.B) {
 	relabelled := live.DeepCopy()
 	relabelled.Labels["tier"] = "front"
 
+	// A pod as the service account admission leaves it: with a token volume of a random
+	// name (made unique per iteration below), so that no two are alike.
+	tokenPod := pod.DeepCopy()
+	tokenPod.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-abcde", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}}}
+	tokenPod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-abcde", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}
+	tokenPod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBurstable}
+
 	for _, c := range []struct {
 		name        string
 		subresource string
 		live, obj   runtime.Object
 	}{
 		{"Create", "", nil, pod},
+		{"CreateWithToken", "", nil, tokenPod},
 		{"Status", "status", live, withStatus},
 		{"Update", "", live, relabelled},
 	} {
@@ -70,6 +80,7 @@ func BenchmarkFieldTracking(b *testing.B) {
 					// As prepareUpdate leaves it: the spec is the live object's.
 					obj.(*corev1.Pod).Spec = c.live.(*corev1.Pod).Spec
 				}
+				unique(obj, i)
 				var err error
 				if c.live == nil {
 					_, err = res.trackCreate(obj, "kube-controller-manager")
@@ -93,10 +104,20 @@ func BenchmarkFieldTracking(b *testing.B) {
 				if c.subresource == "status" {
 					obj.(*corev1.Pod).Spec = c.live.(*corev1.Pod).Spec
 				}
+				unique(obj, i)
 				if _, err := before[c.subresource].Update(live, obj, "kubelet"); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// unique names a pod's token volume, if it has one, after i.
+func unique(obj runtime.Object, i int) {
+	p := obj.(*corev1.Pod)
+	if len(p.Spec.Volumes) == 1 {
+		name := fmt.Sprintf("kube-api-access-%05d", i%100000)
+		p.Spec.Volumes[0].Name, p.Spec.Containers[0].VolumeMounts[0].Name = name, name
 	}
 }

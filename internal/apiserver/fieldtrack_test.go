@@ -4,19 +4,28 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math/rand"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsac "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
+	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
 
@@ -29,6 +38,9 @@ import (
 func upstreamManagers(t *testing.T, s *Server, res *resource) map[string]*managedfields.FieldManager {
 	t.Helper()
 	tc := applyconfigurations.NewTypeConverter(s.scheme)
+	if res.gvk.Group == crdGR.Group {
+		tc = apiextensionsac.NewTypeConverter(s.scheme)
+	}
 	out := map[string]*managedfields.FieldManager{}
 	for sub := range res.managers {
 		fm, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, res.gvk, res.gvk.GroupVersion(), sub, nil)
@@ -59,6 +71,9 @@ func trackedAs(t *testing.T, name string, got, want runtime.Object, manager, sub
 				mf[i].Time = nil
 			}
 		}
+		// Entries are ordered by their times: the writer's differ between the runs when a
+		// second ticks over between them.
+		sortEntries(mf)
 		a.SetManagedFields(mf)
 		data, err := json.Marshal(mf)
 		if err != nil {
@@ -400,4 +415,307 @@ func sortEntries(mf []metav1.ManagedFieldsEntry) {
 	slices.SortFunc(mf, func(a, b metav1.ManagedFieldsEntry) int {
 		return cmp.Or(cmp.Compare(a.Manager, b.Manager), cmp.Compare(a.Operation, b.Operation), cmp.Compare(a.Subresource, b.Subresource))
 	})
+}
+
+// TestCreateTrackingAsUpstream checks the creates that createCache answers (an object equal
+// to one created before but for its untracked metadata) and those it leaves to the manager
+// against upstream's manager, for objects of many kinds.
+func TestCreateTrackingAsUpstream(t *testing.T) {
+	s, err := New(Config{Storage: &storage.Backend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := func(group, resource string) *resource {
+		r := s.resources[schema.GroupVersionResource{Group: group, Version: "v1", Resource: resource}]
+		if r == nil {
+			t.Fatalf("no resource %s/%s", group, resource)
+		}
+		return r
+	}
+	ts := metav1.NewTime(time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC))
+	yes, port, replicas := true, int32(8080), int32(3)
+	grace := int64(30)
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Labels: map[string]string{"app": "web", "pod-template-hash": "5d4f"},
+		Annotations: map[string]string{"example.com/a": "1"}, Finalizers: []string{"example.com/f"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4f", UID: "u-rs", Controller: &yes, BlockOwnerDeletion: &yes}}},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "init", Image: "busybox", Command: []string{"sh", "-c", "true"}}},
+			Containers: []corev1.Container{{Name: "c", Image: "kijabi.local/busybox", Args: []string{"a", "b"},
+				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}, {ContainerPort: 80, Protocol: corev1.ProtocolUDP}, {Name: "metrics", ContainerPort: 9090}},
+				Env:   []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "A", Value: "duplicate"}, {Name: "B", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("10m"), corev1.ResourceMemory: apiresource.MustParse("64Mi")},
+					Limits: corev1.ResourceList{corev1.ResourceMemory: apiresource.MustParse("128Mi")}},
+				VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				ReadinessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(80)}}, PeriodSeconds: 5},
+				SecurityContext: &corev1.SecurityContext{RunAsNonRoot: &yes, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}},
+				{Name: "sidecar", Image: "envoy"}},
+			Volumes:                       []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}, {Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}},
+			NodeSelector:                  map[string]string{"disk": "ssd"},
+			Tolerations:                   []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Affinity:                      &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "zone", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}}}},
+			TerminationGracePeriodSeconds: &grace,
+			HostAliases:                   []corev1.HostAlias{{IP: "10.0.0.1", Hostnames: []string{"a"}}},
+		}}
+	bare := benchPod("bench")
+	bare.TypeMeta = metav1.TypeMeta{}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: *pod.Spec.DeepCopy()}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}, {Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}}, Type: corev1.ServiceTypeNodePort}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"a": "1", "b": ""}, BinaryData: map[string][]byte{"c": {1, 2}}}
+	emptyCM := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "empty"}} // nothing tracked: no entry
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"}, Type: corev1.SecretTypeOpaque, StringData: map[string]string{"k": "v"}, Data: map[string][]byte{"d": []byte("x")}}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "web-1.1"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Name: "web-1", UID: "u1"},
+		Reason:         "Scheduled", Message: "Successfully assigned default/web-1 to node-1", Type: corev1.EventTypeNormal,
+		Source: corev1.EventSource{Component: "default-scheduler"}, FirstTimestamp: ts, LastTimestamp: ts, Count: 1}
+	minReplicas := int32(1)
+	hpa := &autoscalingv1.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: autoscalingv1.HorizontalPodAutoscalerSpec{MinReplicas: &minReplicas, MaxReplicas: 5, TargetCPUUtilizationPercentage: &port,
+			ScaleTargetRef: autoscalingv1.CrossVersionObjectReference{Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}}}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "i"}}}}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"kubernetes.io/metadata.name": "team-a"}},
+		Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Labels: map[string]string{"kubernetes.io/hostname": "node-1"}},
+		Spec: corev1.NodeSpec{PodCIDR: "10.128.0.0/24", Taints: []corev1.Taint{{Key: "a", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{corev1.ResourceCPU: apiresource.MustParse("4"), corev1.ResourcePods: apiresource.MustParse("110")},
+			Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}, {Type: corev1.NodeHostName, Address: "node-1"}},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: ts, LastTransitionTime: ts}}}}
+	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{Group: "example.com", Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Kind: "Widget"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object",
+					Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": {Type: "object", XPreserveUnknownFields: &yes}}}}}}}}
+
+	for _, c := range []struct {
+		name string
+		res  *resource
+		obj  runtime.Object
+	}{
+		{"pod", gvr("", "pods"), pod},
+		{"bare pod", gvr("", "pods"), bare},
+		{"pod with status", gvr("", "pods"), func() runtime.Object {
+			p := bare.DeepCopy()
+			p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBurstable}
+			return p
+		}()},
+		{"deployment", gvr("apps", "deployments"), dep},
+		{"service", gvr("", "services"), svc},
+		{"configmap", gvr("", "configmaps"), cm},
+		{"configmap with nothing tracked", gvr("", "configmaps"), emptyCM},
+		{"secret", gvr("", "secrets"), secret},
+		{"event", gvr("", "events"), ev},
+		{"hpa v1", gvr("autoscaling", "horizontalpodautoscalers"), hpa},
+		{"job", gvr("batch", "jobs"), job},
+		{"namespace", gvr("", "namespaces"), ns},
+		{"node", gvr("", "nodes"), node},
+		{"crd", gvr("apiextensions.k8s.io", "customresourcedefinitions"), crd},
+	} {
+		obj := c.obj.DeepCopyObject()
+		s.scheme.Default(obj)
+		a, _ := meta.Accessor(obj)
+		a.SetNamespace("default")
+		a.SetUID("u-1")
+		a.SetCreationTimestamp(ts)
+		a.SetGeneration(1)
+		// Equal but for the untracked metadata, and the reset markers: from the cache.
+		renamed := obj.DeepCopyObject()
+		ra, _ := meta.Accessor(renamed)
+		ra.SetName("other")
+		ra.SetNamespace("team-a")
+		ra.SetUID("u-2")
+		ra.SetResourceVersion("7")
+		ra.SetGeneration(2)
+		ra.SetSelfLink("/x")
+		ra.SetCreationTimestamp(metav1.NewTime(ts.Add(time.Hour)))
+		resetEmpty := renamed.DeepCopyObject()
+		ra, _ = meta.Accessor(resetEmpty)
+		ra.SetManagedFields([]metav1.ManagedFieldsEntry{})
+		resetEntry := renamed.DeepCopyObject()
+		ra, _ = meta.Accessor(resetEntry)
+		ra.SetManagedFields([]metav1.ManagedFieldsEntry{{}})
+		// The client's managedFields, a changed label and a changed field: the manager's.
+		clientMF := renamed.DeepCopyObject()
+		ra, _ = meta.Accessor(clientMF)
+		ra.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "importer", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: c.res.gvk.GroupVersion().String(),
+			Time: &ts, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:x":{}}}}`)}}})
+		relabelled := renamed.DeepCopyObject()
+		ra, _ = meta.Accessor(relabelled)
+		ra.SetLabels(map[string]string{"x": "y"})
+
+		for _, w := range []struct {
+			name    string
+			obj     runtime.Object
+			manager string
+			cached  bool
+		}{
+			{"first", obj, "kube-controller-manager", false},
+			{"renamed", renamed, "kube-controller-manager", true},
+			{"by another manager", renamed, "kubectl", true},
+			{"without manager", renamed, "", true},
+			{"with a manager of invalid UTF-8", renamed, "bad\xffname", true}, // found, but left to the manager
+			{"with an empty managedFields", resetEmpty, "kubectl", true},
+			{"with an empty entry", resetEntry, "kubectl", true},
+			{"with the client's managedFields", clientMF, "kubectl", true}, // found, but left to the manager
+			{"relabelled", relabelled, "kubectl", false},
+			{"relabelled again", relabelled, "kubectl", true},
+		} {
+			name := c.name + " " + w.name
+			if hit := c.res.creates.plan != nil && c.res.creates.lookup(reflect.ValueOf(w.obj).Elem()) != nil; hit != w.cached {
+				t.Errorf("%s: in the cache: %v, want %v", name, hit, w.cached)
+			}
+			got, gotErr := c.res.trackCreate(w.obj.DeepCopyObject(), w.manager)
+			want, wantErr := upstreamManagers(t, s, c.res)[""].Update(c.res.newObj(), w.obj.DeepCopyObject(), w.manager)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("%s: error %v, upstream %v", name, gotErr, wantErr)
+				continue
+			}
+			if gotErr != nil {
+				continue
+			}
+			manager := strings.ToValidUTF8(w.manager, "\uFFFD")
+			if manager == "" {
+				manager = "unknown"
+			}
+			trackedAs(t, name, got, want, manager, "")
+		}
+	}
+}
+
+// TestCreateTrackingRandomAsUpstream creates random objects, and copies of them that differ
+// only in their untracked metadata (answered from the cache), and compares the fields
+// tracked with upstream's manager's.
+func TestCreateTrackingRandomAsUpstream(t *testing.T) {
+	s, err := New(Config{Storage: &storage.Backend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 60
+	if testing.Short() {
+		n = 10
+	}
+	f := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(1), s.codecs).NilChance(0.3).NumElements(0, 2).MaxDepth(12)
+	for _, gvr := range []schema.GroupVersionResource{
+		{Version: "v1", Resource: "pods"}, {Group: "apps", Version: "v1", Resource: "deployments"},
+		{Version: "v1", Resource: "services"}, {Version: "v1", Resource: "configmaps"}, {Version: "v1", Resource: "events"},
+		{Group: "batch", Version: "v1", Resource: "jobs"}, {Group: "apps", Version: "v1", Resource: "statefulsets"},
+		{Version: "v1", Resource: "nodes"}, {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
+	} {
+		res := s.resources[gvr]
+		up := upstreamManagers(t, s, res)
+		var hits, errs int
+		for i := 0; i < n; i++ {
+			obj := res.newObj()
+			f.Fill(obj)
+			s.scheme.Default(obj)
+			a, _ := meta.Accessor(obj)
+			a.SetManagedFields(nil)
+			renamed := obj.DeepCopyObject()
+			ra, _ := meta.Accessor(renamed)
+			ra.SetName(a.GetName() + "-2")
+			ra.SetUID("u-2")
+			ra.SetResourceVersion("")
+			ra.SetGeneration(a.GetGeneration() + 1)
+			ra.SetCreationTimestamp(metav1.Time{})
+			for j, o := range []runtime.Object{obj, renamed} {
+				name := fmt.Sprintf("%s %d/%d", gvr.Resource, i, j)
+				if j == 1 && res.creates.lookup(reflect.ValueOf(o).Elem()) != nil {
+					hits++
+				}
+				got, gotErr := res.trackCreate(o.DeepCopyObject(), "writer")
+				want, wantErr := up[""].Update(res.newObj(), o.DeepCopyObject(), "writer")
+				if (gotErr == nil) != (wantErr == nil) {
+					t.Fatalf("%s: error %v, upstream %v", name, gotErr, wantErr)
+				}
+				if gotErr != nil {
+					errs++
+					continue
+				}
+				trackedAs(t, name, got, want, "writer", "")
+			}
+		}
+		t.Logf("%s: %d of %d copies found in the cache, %d errors", gvr.Resource, hits, n, errs)
+		if hits < n/2 {
+			t.Errorf("%s: %d of %d copies found in the cache (%d errors)", gvr.Resource, hits, n, errs)
+		}
+	}
+}
+
+// TestCreateTrackingTokenVolumeAsUpstream creates pods with a service account token volume
+// of a different name each (found in the cache under the volume's placeholder name), and
+// pods where the name is found elsewhere too (not remembered), against upstream's manager.
+func TestCreateTrackingTokenVolumeAsUpstream(t *testing.T) {
+	s, err := New(Config{Storage: &storage.Backend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "pods"}]
+	up := upstreamManagers(t, s, pods)
+	withToken := func(name string, edit func(p *corev1.Pod, token string)) *corev1.Pod {
+		p := benchPod("web")
+		p.TypeMeta = metav1.TypeMeta{}
+		p.Namespace = "default"
+		p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "i"}}
+		p.Spec.Volumes = []corev1.Volume{{Name: name, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}}}
+		mount := corev1.VolumeMount{Name: name, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "other", MountPath: "/data"}, mount}
+		p.Spec.InitContainers[0].VolumeMounts = []corev1.VolumeMount{mount}
+		if edit != nil {
+			edit(p, name)
+		}
+		s.scheme.Default(p)
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBurstable}
+		return p
+	}
+	for _, c := range []struct {
+		name     string
+		edit     func(p *corev1.Pod, token string)
+		hitsFrom int // the first pod found in the cache (0: none)
+	}{
+		{"token volume", nil, 1},
+		{"token volume mounted by an ephemeral container", func(p *corev1.Pod, token string) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "d",
+				VolumeMounts: []corev1.VolumeMount{{Name: token, MountPath: "/t"}}}}}
+		}, 1},
+		{"token name in a label too", func(p *corev1.Pod, token string) { p.Labels[token] = "x" }, 0},
+		// The first pod's entry is not remembered: its token's name is found twice.
+		{"a label of the first token's name", func(p *corev1.Pod, token string) { p.Labels["kube-api-access-abcde"] = "x" }, 2},
+		{"token name as a container's", func(p *corev1.Pod, token string) { p.Spec.Containers[0].Name = token }, 0},
+		{"two volumes", func(p *corev1.Pod, token string) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "other", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		}, 0},
+		{"the placeholder's name", func(p *corev1.Pod, token string) {
+			p.Spec.Volumes[0].Name = tokenVolumePlaceholder
+		}, 0},
+	} {
+		pods.creates.entries.Store(nil)
+		pods.creates.misses.Store(0)
+		for i, token := range []string{"kube-api-access-abcde", "kube-api-access-zz9zz", "kube-api-access-00000", "kube-api-access-b"} {
+			name := fmt.Sprintf("%s %d", c.name, i)
+			p := withToken(token, c.edit)
+			if renamed, _, ok := renameTokenVolume(p); ok {
+				hit := pods.creates.lookup(reflect.ValueOf(renamed).Elem()) != nil
+				if want := c.hitsFrom > 0 && i >= c.hitsFrom; hit != want {
+					t.Errorf("%s: in the cache: %v, want %v", name, hit, want)
+				}
+			}
+			got, gotErr := pods.trackCreate(p.DeepCopy(), "kubelet")
+			want, wantErr := up[""].Update(pods.newObj(), p.DeepCopy(), "kubelet")
+			if gotErr != nil || wantErr != nil {
+				t.Fatalf("%s: error %v, upstream %v", name, gotErr, wantErr)
+			}
+			trackedAs(t, name, got, want, "kubelet", "")
+		}
+	}
+	// The renamed copy leaves the pod as it was.
+	p := withToken("kube-api-access-abcde", nil)
+	before := p.DeepCopy()
+	if _, _, ok := renameTokenVolume(p); !ok || !apiequality.Semantic.DeepEqual(p, before) {
+		t.Errorf("renameTokenVolume changed the pod (renamed: %v)", ok)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
@@ -83,14 +85,9 @@ func (s *Server) admitPriority(ctx context.Context, pod *corev1.Pod) error {
 		}
 		pc = obj.(*schedulingv1.PriorityClass)
 	} else {
-		list, err := res.store.List(ctx, res.store.Prefix(""), storage.ListOptions{Stale: true})
-		if err != nil {
+		var err error
+		if pc, err = s.defaultPriority.find(ctx, res.store); err != nil {
 			return storageError(err, priorityClassesGR, "")
-		}
-		for _, o := range list.Items {
-			if c := o.(*schedulingv1.PriorityClass); c.GlobalDefault && (pc == nil || c.Value > pc.Value) {
-				pc = c
-			}
 		}
 		if pc != nil {
 			pod.Spec.PriorityClassName = pc.Name
@@ -148,3 +145,49 @@ const (
 	defaultClassAnnotation     = "storageclass.kubernetes.io/is-default-class"
 	betaDefaultClassAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
 )
+
+// priorityDefault finds the default PriorityClass (the global default of the highest
+// value), for the pods created without a class. It remembers its last answer with the keys
+// and revisions of the classes it decided from: while they are those listed, it is the
+// answer again, without decoding every class for every pod.
+type priorityDefault struct {
+	mu   sync.Mutex
+	keys []string
+	revs []int64
+	pc   *schedulingv1.PriorityClass // shared: not to be modified
+}
+
+func (d *priorityDefault) find(ctx context.Context, store *storage.Store) (*schedulingv1.PriorityClass, error) {
+	list, err := store.List(ctx, store.Prefix(""), storage.ListOptions{Stale: true, Stored: true})
+	if err != nil {
+		return nil, err
+	}
+	revs := make([]int64, len(list.Stored))
+	for i, o := range list.Stored {
+		revs[i] = o.Revision
+	}
+	d.mu.Lock()
+	if slices.Equal(d.keys, list.Keys) && slices.Equal(d.revs, revs) && d.keys != nil {
+		pc := d.pc
+		d.mu.Unlock()
+		return pc, nil
+	}
+	d.mu.Unlock()
+	var pc *schedulingv1.PriorityClass
+	for _, o := range list.Stored {
+		obj, err := store.Decode(o)
+		if err != nil {
+			return nil, err
+		}
+		if c := obj.(*schedulingv1.PriorityClass); c.GlobalDefault && (pc == nil || c.Value > pc.Value) {
+			pc = c
+		}
+	}
+	d.mu.Lock()
+	d.keys, d.revs, d.pc = slices.Clone(list.Keys), revs, pc
+	if d.keys == nil {
+		d.keys = []string{}
+	}
+	d.mu.Unlock()
+	return pc, nil
+}

@@ -107,6 +107,8 @@ type Server struct {
 	agg aggregator
 	// stopped is closed when the server stops (set by Start).
 	stopped <-chan struct{}
+	// defaultPriority is the default PriorityClass of pods, remembered (podadmission.go).
+	defaultPriority priorityDefault
 }
 
 type groupInfo struct {
@@ -127,6 +129,8 @@ type resource struct {
 	// managers tracks managedFields for the object (""), its status ("status") and other
 	// subresources that write part of it ("approval").
 	managers map[string]*managedfields.FieldManager
+	// creates remembers the fields recorded for the last objects created (createtrack.go).
+	creates createCache
 	// stored is set when objects are stored in the protobuf encoding of the served kind:
 	// protobuf clients can then be sent the stored bytes (see passthrough.go).
 	stored bool
@@ -236,6 +240,11 @@ func New(cfg Config) (*Server, error) {
 				return nil, fmt.Errorf("apiserver: field manager for %s: %w", r.gr, err)
 			}
 			r.managers[sub] = fm
+		}
+		// The create tracking of createtrack.go converts as the managers do.
+		r.creates.tc, r.creates.conv = typeConverter, objectConverter
+		if def.group == crdGR.Group {
+			r.creates.tc = crdTypeConverter
 		}
 		s.resources[r.gvk.GroupVersion().WithResource(def.name)] = r
 		if _, ok := s.byGroupResource[def.group+"/"+def.name]; !ok {

@@ -47,12 +47,12 @@ type Config struct {
 
 // Scheduler binds pending pods to nodes. See the package documentation.
 type Scheduler struct {
-	client   kubernetes.Interface
-	name     string
-	clock    clock.WithTicker
-	log      *slog.Logger
-	queue    *Queue
-	synced   []cache.InformerSynced
+	client kubernetes.Interface
+	name   string
+	clock  clock.WithTicker
+	log    *slog.Logger
+	queue  *Queue
+	synced []cache.InformerSynced
 
 	mu      sync.Mutex // guards snap and assumed
 	snap    *Snapshot

@@ -178,7 +178,8 @@ func (s *Store) Get(ctx context.Context, key string) (runtime.Object, error) {
 	return s.decode(kv.Value, kv.ModRevision)
 }
 
-// Create stores obj at key unless the key exists, and returns the stored object.
+// Create stores obj at key unless the key exists, and returns the stored object: obj
+// itself, with its resourceVersion set (the caller hands it over).
 func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (runtime.Object, error) {
 	data, err := s.encode(obj)
 	if err != nil {
@@ -194,11 +195,10 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 	if !resp.Succeeded {
 		return nil, ErrExists
 	}
-	out := obj.DeepCopyObject()
-	if err := setRV(out, resp.Header.Revision); err != nil {
+	if err := setRV(obj, resp.Header.Revision); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return obj, nil
 }
 
 // UpdateFunc computes the new object from the current one. current is nil when the object

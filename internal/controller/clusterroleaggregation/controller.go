@@ -67,7 +67,9 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting ClusterRoleAggregator controller")
 	defer logger.Info("Shutting down ClusterRoleAggregator controller")
-	w := &controllerutil.Worker{Name: "clusterrole", LogKey: "clusterRole", Queue: c.queue, Sync: c.sync}
+	// A conflict is the role written since the lister saw it (by this controller, as its
+	// sources change in a burst at start): the retry works from the new copy.
+	w := &controllerutil.Worker{Name: "clusterrole", LogKey: "clusterRole", Queue: c.queue, Sync: c.sync, Quiet: apierrors.IsConflict}
 	w.Run(ctx, workers, c.synced)
 }
 

@@ -243,7 +243,7 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, t targe
 }
 
 func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
-	docs, err := s.openapiDocs(r)
+	docs, err := s.openapiDocs(r, true)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -259,7 +259,7 @@ func (s *Server) serveOpenAPIV2(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
-	docs, err := s.openapiDocs(r)
+	docs, err := s.openapiDocs(r, false)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -25,6 +25,11 @@ type target struct {
 // negotiate picks the first representation in accept that the server offers. asAllowed tells
 // which `as=` representations the endpoint serves.
 func (s *Server) negotiate(accept string, asAllowed func(as, group, version string) bool) (target, error) {
+	return s.negotiateExcept(accept, asAllowed, "")
+}
+
+// negotiateExcept is negotiate without the media type skip.
+func (s *Server) negotiateExcept(accept string, asAllowed func(as, group, version string) bool, skip string) (target, error) {
 	if strings.TrimSpace(accept) == "" {
 		accept = "application/json"
 	}
@@ -38,7 +43,7 @@ func (s *Server) negotiate(accept string, asAllowed func(as, group, version stri
 			mt = runtime.ContentTypeJSON
 		}
 		info, ok := runtime.SerializerInfoForMediaType(s.codecs.SupportedMediaTypes(), mt)
-		if !ok || mt == runtime.ContentTypeCBOR {
+		if !ok || mt == runtime.ContentTypeCBOR || mt == skip {
 			continue
 		}
 		t := target{info: info, as: params["as"], asGroup: params["g"], asVersion: params["v"]}
@@ -55,6 +60,16 @@ func (s *Server) negotiate(accept string, asAllowed func(as, group, version stri
 
 // encode writes obj (whose TypeMeta must be set) with the target's serializer.
 func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, t target, obj runtime.Object) {
+	if _, ok := obj.(runtime.Unstructured); ok && t.info.MediaType == runtime.ContentTypeProtobuf {
+		// Custom resources have no protobuf form: as upstream, they go in the next type the
+		// client accepts (metadata clients accept protobuf, then JSON, for a delete's answer).
+		nt, err := s.negotiateExcept(r.Header.Get("Accept"), nil, runtime.ContentTypeProtobuf)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		t = nt
+	}
 	var buf bytes.Buffer
 	enc := t.info.Serializer
 	if t.info.PrettySerializer != nil && isTrue(r.URL.Query().Get("pretty")) {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"sync"
 
@@ -13,27 +14,52 @@ import (
 
 // openapiState holds the OpenAPI documents. They are built in the background when the
 // server starts and rebuilt whenever the served custom resources change; requests wait for
-// the documents of the latest change.
+// the documents of the latest change. A change that leaves the documents' input as it was
+// (a definition's status update, say) builds nothing. The v3 documents, which kubectl reads,
+// are published before the slower v2 ones are built.
 type openapiState struct {
-	mu      sync.Mutex
-	docs    *openapi.Documents
-	err     error
-	ready   chan struct{} // closed once the latest generation is built
-	gen     int
+	mu sync.Mutex
+	// want is the input of the latest change; latest is the build that will serve it.
+	want    []openapi.Resource
+	latest  *openapiBuild
 	running bool
+	ready   chan struct{} // closed when the builder has nothing more to build
 }
 
-// openapiChanged asks for the documents to be rebuilt.
+// openapiBuild is one build of the documents. docs and err are set before v3 is closed;
+// the v2 documents are added to docs, and v2err set, before v2 is closed.
+type openapiBuild struct {
+	started bool // the builder has taken want for this build: later changes need another
+	v3, v2  chan struct{}
+	docs    *openapi.Documents
+	err     error
+	v2err   error
+	// superseded is set before v2 is closed when a later change came before the v2
+	// documents were built: v2 readers wait for the later build instead.
+	superseded bool
+}
+
+func newOpenAPIBuild() *openapiBuild {
+	return &openapiBuild{v3: make(chan struct{}), v2: make(chan struct{})}
+}
+
+// openapiChanged asks for the documents to be rebuilt, unless their input is unchanged.
 func (s *Server) openapiChanged() {
 	st := &s.openapi
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.gen++
-	if st.ready == nil || !st.running {
-		st.ready = make(chan struct{})
+	// The input is taken under st.mu so that the latest caller's view wins.
+	want := s.openapiResources()
+	if st.latest != nil && reflect.DeepEqual(want, st.want) {
+		return
+	}
+	st.want = want
+	if st.latest == nil || st.latest.started {
+		st.latest = newOpenAPIBuild()
 	}
 	if !st.running {
 		st.running = true
+		st.ready = make(chan struct{})
 		go s.buildOpenAPI()
 	}
 }
@@ -42,15 +68,28 @@ func (s *Server) buildOpenAPI() {
 	st := &s.openapi
 	for {
 		st.mu.Lock()
-		gen := st.gen
+		b, want := st.latest, st.want
+		b.started = true
 		st.mu.Unlock()
-		docs, err := openapi.Build(s.scheme, s.openapiResources())
+		docs, addV2, err := openapi.BuildV3(s.scheme, want)
 		if err != nil {
 			s.log.Error("building OpenAPI documents", "err", err)
 		}
+		b.docs, b.err = docs, err
+		close(b.v3)
 		st.mu.Lock()
-		st.docs, st.err = docs, err
-		if st.gen == gen {
+		superseded := st.latest != b
+		st.mu.Unlock()
+		if err == nil && !superseded {
+			if err := addV2(); err != nil {
+				s.log.Error("building OpenAPI v2 documents", "err", err)
+				b.v2err = err
+			}
+		}
+		b.superseded = superseded
+		close(b.v2)
+		st.mu.Lock()
+		if st.latest == b {
 			st.running = false
 			close(st.ready)
 			st.mu.Unlock()
@@ -82,22 +121,31 @@ func (s *Server) openapiResources() []openapi.Resource {
 	return out
 }
 
-// openapiDocs waits for the OpenAPI documents.
-func (s *Server) openapiDocs(r *http.Request) (*openapi.Documents, error) {
+// openapiDocs waits for the OpenAPI documents; v2 for the v2 ones too.
+func (s *Server) openapiDocs(r *http.Request, v2 bool) (*openapi.Documents, error) {
 	st := &s.openapi
-	st.mu.Lock()
-	ready := st.ready
-	st.mu.Unlock()
-	select {
-	case <-ready:
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
+	for {
+		st.mu.Lock()
+		b := st.latest
+		st.mu.Unlock()
+		ready := b.v3
+		if v2 {
+			ready = b.v2
+		}
+		select {
+		case <-ready:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+		if b.err != nil {
+			return nil, apierrors.NewInternalError(b.err)
+		}
+		if v2 && b.superseded {
+			continue
+		}
+		if v2 && b.v2err != nil {
+			return nil, apierrors.NewInternalError(b.v2err)
+		}
+		return b.docs, nil
 	}
-	st.mu.Lock()
-	docs, err := st.docs, st.err
-	st.mu.Unlock()
-	if err != nil {
-		return nil, apierrors.NewInternalError(err)
-	}
-	return docs, nil
 }

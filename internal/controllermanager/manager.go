@@ -55,6 +55,12 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may go without heartbeats before it is marked
 	// unreachable (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// HPASyncPeriod is how often every HorizontalPodAutoscaler is looked at again (default
+	// 15s, upstream's --horizontal-pod-autoscaler-sync-period).
+	HPASyncPeriod time.Duration
+	// JobPodFailureBackoff is how long the Job controller waits before recreating a pod
+	// after its first failure, doubling per further failure (default 10s, as upstream).
+	JobPodFailureBackoff time.Duration
 	// LocalPathDir, when set, runs the built-in local-path provisioner (the default
 	// StorageClass), keeping volumes in directories under it on the chosen node. NodeName is
 	// the node this process runs on: directories of volumes on it are created and removed here.
@@ -127,6 +133,10 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 	if factory == nil {
 		factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
 	}
+	var jobOpts []job.Option
+	if cfg.JobPodFailureBackoff > 0 {
+		jobOpts = append(jobOpts, job.WithBackoff(cfg.JobPodFailureBackoff, job.MaxBackoff))
+	}
 	controllers := map[string]controller{
 		"namespace":  namespace.New(client, meta, disco, factory.Core().V1().Namespaces()),
 		"replicaset": replicaset.New(client, factory.Core().V1().Pods(), factory.Apps().V1().ReplicaSets()),
@@ -137,7 +147,7 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		"serviceaccount": serviceaccount.New(client, factory.Core().V1().Namespaces(), factory.Core().V1().ServiceAccounts(),
 			factory.Core().V1().ConfigMaps(), caBundle(rc)),
 		"garbagecollector": garbagecollector.New(client, meta, disco),
-		"job":              job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods()),
+		"job":              job.New(client, factory.Batch().V1().Jobs(), factory.Core().V1().Pods(), jobOpts...),
 		"cronjob":          cronjob.New(client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs()),
 		"daemonset": daemonset.New(client, factory.Apps().V1().DaemonSets(), factory.Core().V1().Pods(),
 			factory.Core().V1().Nodes(), factory.Apps().V1().ControllerRevisions()),
@@ -162,7 +172,7 @@ func runControllers(ctx context.Context, cfg Config, rc *rest.Config, client kub
 		return fmt.Errorf("controllermanager: scale client: %w", err)
 	}
 	controllers["horizontalpodautoscaling"] = podautoscaler.New(client, metricsClient, factory.Autoscaling().V2().HorizontalPodAutoscalers(),
-		factory.Core().V1().Pods(), podautoscaler.WithScales(scales, mapper))
+		factory.Core().V1().Pods(), podautoscaler.WithScales(scales, mapper), podautoscaler.WithSyncPeriod(cfg.HPASyncPeriod))
 	controllers["disruption"] = disruption.New(client, factory.Policy().V1().PodDisruptionBudgets(), factory.Core().V1().Pods(),
 		factory.Core().V1().ReplicationControllers(), factory.Apps().V1().ReplicaSets(), factory.Apps().V1().Deployments(),
 		factory.Apps().V1().StatefulSets())

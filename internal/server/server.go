@@ -81,6 +81,12 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is marked
 	// unreachable (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// HPASyncPeriod is how often every HorizontalPodAutoscaler is looked at again (default
+	// 15s).
+	HPASyncPeriod time.Duration
+	// JobPodFailureBackoff is how long the Job controller waits before recreating a failed
+	// pod (default 10s, doubling per further failure).
+	JobPodFailureBackoff time.Duration
 	// ServiceLBPool is where LoadBalancer Services get addresses from (prefixes, ranges
 	// "a-b" or addresses, comma-separated); empty: the nodes' addresses.
 	ServiceLBPool string
@@ -353,7 +359,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			go func() {
 				defer r.components.Done()
 				err := controllermanager.Run(componentCtx, controllermanager.Config{REST: cmConfig, LeaderElection: true,
-					ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, ServiceLBPool: lbPool,
+					ClusterCIDR: cfg.ClusterCIDR, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, HPASyncPeriod: cfg.HPASyncPeriod, JobPodFailureBackoff: cfg.JobPodFailureBackoff, ServiceLBPool: lbPool,
 					LocalPathDir: filepath.Join(cfg.DataDir, "storage"), NodeName: hostname,
 					ClusterSigningCertFile: filepath.Join(tlsDir, "ca.crt"), ClusterSigningKeyFile: filepath.Join(tlsDir, "ca.key"),
 					Informers: shared.session(), Log: log.With("component", "controller-manager")})

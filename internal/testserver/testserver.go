@@ -52,6 +52,11 @@ type Options struct {
 	SimulatedNodes int
 	// NodeMonitorGracePeriod shortens how long nodes may miss heartbeats (default 40s).
 	NodeMonitorGracePeriod time.Duration
+	// HPASyncPeriod shortens how often autoscalers are looked at again (default 15s).
+	HPASyncPeriod time.Duration
+	// JobPodFailureBackoff shortens the Job controller's delay before recreating a failed
+	// pod (default 10s).
+	JobPodFailureBackoff time.Duration
 	// Agent runs a real node agent (kubelet on an embedded containerd) on 127.0.0.1,
 	// with its own pod network and bridge; its pods are removed when the test ends.
 	// It implies Controllers (node IPAM gives the node its podCIDR).
@@ -87,7 +92,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	scfg := server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", Port: o.Port, EtcdServers: o.EtcdServers,
 		UnsafeNoFsync: true, Log: log, DisableControllers: !o.Controllers, SimulatedNodes: o.SimulatedNodes,
-		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod, ServiceLBPool: o.ServiceLBPool,
+		NodeMonitorGracePeriod: o.NodeMonitorGracePeriod, HPASyncPeriod: o.HPASyncPeriod, JobPodFailureBackoff: o.JobPodFailureBackoff, ServiceLBPool: o.ServiceLBPool,
 	}
 	var ingressAddr, ingressTLSAddr string
 	if o.Agent {

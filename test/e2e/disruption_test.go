@@ -121,7 +121,9 @@ func podIsReady(p *corev1.Pod) bool {
 // no resource metrics to scale on yet) and reports it in the autoscaler's status.
 func TestAutoscalerBounds(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 1})
+	// The autoscaler looks again every 2 s instead of every 15 s: the test waits for two
+	// passes after a rescale.
+	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 1, HPASyncPeriod: 2 * time.Second})
 	k := &kubectlSession{t: t, s: s, dir: t.TempDir()}
 	ctx := context.Background()
 
@@ -135,7 +137,7 @@ func TestAutoscalerBounds(t *testing.T) {
 		})
 	}
 	replicas(2)
-	// The autoscaler writes its status on its next pass (every 15 s) after the rescale.
+	// The autoscaler writes its status on its next pass after the rescale.
 	poll(t, 90*time.Second, "autoscaler status", func() (bool, error) {
 		hpa, err := s.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "api", metav1.GetOptions{})
 		return err == nil && hpa.Status.CurrentReplicas == 2 && hpa.Status.DesiredReplicas == 2 && hpa.Status.LastScaleTime != nil, err

@@ -17,7 +17,8 @@ import (
 // the others complete), successPolicy (the Job completes once its leader index succeeded,
 // stopping the rest), and the API server refusing invalid uses of them in upstream's words.
 func TestJobIndexedPolicies(t *testing.T) {
-	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 2})
+	// A failed pod is recreated after 1 s instead of 10 s.
+	s := testserver.Start(t, testserver.Options{Controllers: true, SimulatedNodes: 2, JobPodFailureBackoff: time.Second})
 	k := &kubectlSession{t: t, s: s, dir: t.TempDir()}
 	ctx := context.Background()
 	testutil.Poll(t, 30*time.Second, "2 nodes", func() (bool, error) {
@@ -45,7 +46,7 @@ spec:
       restartPolicy: Never
       containers: [{name: c, image: kijabi.local/busybox}]
 `, "apply", "-f", "-")
-		// One retry of index 1, after the controller's 10s pod failure backoff.
+		// One retry of index 1, after the controller's pod failure backoff.
 		testutil.Poll(t, 90*time.Second, "job per-index Failed", func() (bool, error) {
 			out := jsonpath("per-index", `{.status.conditions[?(@.type=="Failed")].reason}`)
 			return out == "FailedIndexes", nil

@@ -32,8 +32,8 @@ type Resource struct {
 	Schema map[string]any
 }
 
-// Documents holds the encoded OpenAPI documents. It is immutable and safe for
-// concurrent use.
+// Documents holds the encoded OpenAPI documents. Once built (Build returned, or BuildV3's
+// addV2) it is immutable and safe for concurrent use.
 type Documents struct {
 	v2JSON  []byte
 	v2Proto []byte
@@ -77,21 +77,38 @@ func (d *Documents) V3(path string) (doc []byte, hash string, ok bool) {
 
 // Build builds the documents for resources whose Go types are registered in scheme.
 func Build(scheme *runtime.Scheme, resources []Resource) (*Documents, error) {
+	docs, addV2, err := BuildV3(scheme, resources)
+	if err != nil {
+		return nil, err
+	}
+	if err := addV2(); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// BuildV3 builds the OpenAPI v3 documents (V3Root and V3) for resources whose Go types are
+// registered in scheme, and returns with them addV2, which adds the v2 documents (V2JSON
+// and V2Proto) to docs. The v2 documents take longer to build than the v3 ones (the
+// protobuf form is parsed back from the JSON), and kubectl reads v3: a server can publish
+// docs for v3 readers first. addV2 must be called at most once; V2JSON and V2Proto may be
+// called only once it has returned nil, and V3Root and V3 may be called while it runs.
+func BuildV3(scheme *runtime.Scheme, resources []Resource) (docs *Documents, addV2 func() error, err error) {
 	if scheme == nil {
-		return nil, fmt.Errorf("openapi: nil scheme")
+		return nil, nil, fmt.Errorf("openapi: nil scheme")
 	}
 	b := newSchemaBuilder(loadMergeSchema(scheme, resources))
 	metaTypes := []any{metav1.Status{}, metav1.DeleteOptions{}, metav1.WatchEvent{}, metav1.Patch{}, metav1.APIResourceList{}}
 	for _, m := range metaTypes {
 		if _, err := b.define(reflect.TypeOf(m)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
 	byGV := map[schema.GroupVersion][]Resource{}
 	for _, r := range resources {
 		if r.Version == "" || r.Kind == "" || r.Resource == "" {
-			return nil, fmt.Errorf("openapi: incomplete resource %+v", r)
+			return nil, nil, fmt.Errorf("openapi: incomplete resource %+v", r)
 		}
 		gv := schema.GroupVersion{Group: r.Group, Version: r.Version}
 		byGV[gv] = append(byGV[gv], r)
@@ -115,23 +132,19 @@ func Build(scheme *runtime.Scheme, resources []Resource) (*Documents, error) {
 		pb.addDiscovery()
 		for _, r := range rs {
 			if err := pb.addResource(r); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		all = append(all, gvPaths{key: gvPath(gv), paths: pb.paths, roots: pb.roots})
 	}
 	b.addGVKs(scheme)
 
-	docs := &Documents{v3: map[string]v3Doc{}}
+	docs = &Documents{v3: map[string]v3Doc{}}
 	rootPaths := map[string]any{}
-	v2Paths := map[string]any{}
-	var allRoots []string
 	for _, g := range all {
-		allRoots = append(allRoots, g.roots...)
 		paths := map[string]any{}
 		for p, item := range g.paths {
 			paths[p] = item.render(true)
-			v2Paths[p] = item.render(false)
 		}
 		schemas := map[string]any{}
 		for name, def := range b.closure(g.roots) {
@@ -148,41 +161,53 @@ func Build(scheme *runtime.Scheme, resources []Resource) (*Documents, error) {
 		}
 		body, err := encode(doc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		hash := fmt.Sprintf("%X", sha512.Sum512(body))
 		docs.v3[g.key] = v3Doc{body: body, hash: hash}
 		rootPaths[g.key] = map[string]any{"serverRelativeURL": "/openapi/v3/" + g.key + "?hash=" + hash}
 	}
-	var err error
 	if docs.v3Root, err = encode(map[string]any{"paths": rootPaths}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-
-	definitions := map[string]any{}
-	for name, def := range b.closure(allRoots) {
-		definitions[name] = def.render(false)
+	addV2 = func() error {
+		v2Paths := map[string]any{}
+		var allRoots []string
+		for _, g := range all {
+			allRoots = append(allRoots, g.roots...)
+			for p, item := range g.paths {
+				v2Paths[p] = item.render(false)
+			}
+		}
+		definitions := map[string]any{}
+		for name, def := range b.closure(allRoots) {
+			definitions[name] = def.render(false)
+		}
+		v2 := map[string]any{
+			"swagger":             "2.0",
+			"info":                map[string]any{"title": "Kubernetes", "version": "unversioned"},
+			"paths":               v2Paths,
+			"definitions":         definitions,
+			"securityDefinitions": map[string]any{"BearerToken": bearerToken()},
+			"security":            []any{map[string]any{"BearerToken": []any{}}},
+		}
+		v2JSON, err := encode(v2)
+		if err != nil {
+			return err
+		}
+		parsed, err := openapiv2.ParseDocument(v2JSON)
+		if err != nil {
+			return fmt.Errorf("openapi: v2 document does not parse as gnostic openapi_v2: %w", err)
+		}
+		marshal := proto.MarshalOptions{Deterministic: true}
+		v2Proto, err := marshal.Marshal(parsed)
+		if err != nil {
+			return fmt.Errorf("openapi: marshal v2 protobuf: %w", err)
+		}
+		docs.v2JSON, docs.v2Proto = v2JSON, v2Proto
+		return nil
 	}
-	v2 := map[string]any{
-		"swagger":             "2.0",
-		"info":                map[string]any{"title": "Kubernetes", "version": "unversioned"},
-		"paths":               v2Paths,
-		"definitions":         definitions,
-		"securityDefinitions": map[string]any{"BearerToken": bearerToken()},
-		"security":            []any{map[string]any{"BearerToken": []any{}}},
-	}
-	if docs.v2JSON, err = encode(v2); err != nil {
-		return nil, err
-	}
-	parsed, err := openapiv2.ParseDocument(docs.v2JSON)
-	if err != nil {
-		return nil, fmt.Errorf("openapi: v2 document does not parse as gnostic openapi_v2: %w", err)
-	}
-	marshal := proto.MarshalOptions{Deterministic: true}
-	if docs.v2Proto, err = marshal.Marshal(parsed); err != nil {
-		return nil, fmt.Errorf("openapi: marshal v2 protobuf: %w", err)
-	}
-	return docs, nil
+	return docs, addV2, nil
 }
 
 func bearerToken() map[string]any {

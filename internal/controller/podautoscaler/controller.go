@@ -48,6 +48,9 @@ type Controller struct {
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	now         func() time.Time
+	// syncPeriod is how often every autoscaler is looked at again (SyncPeriod unless
+	// WithSyncPeriod).
+	syncPeriod time.Duration
 
 	// scales and mapper reach the scale subresource of any other kind (custom resources)
 	// when set (WithScales).
@@ -71,6 +74,7 @@ func New(client kubernetes.Interface, metrics metricsclient.Interface, informer 
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "horizontalpodautoscaler"}),
 		broadcaster: record.NewBroadcaster(),
 		now:         time.Now,
+		syncPeriod:  SyncPeriod,
 		histories:   map[string]*history{},
 	}
 	for _, o := range opts {
@@ -85,7 +89,7 @@ func New(client kubernetes.Interface, metrics metricsclient.Interface, informer 
 	if _, err := informer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue,
 		// The controller's own status updates wait for the next period, as every sync does
-		// upstream: a rescale is looked at again SyncPeriod later, not at once.
+		// upstream: a rescale is looked at again a sync period later, not at once.
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*autoscalingv2.HorizontalPodAutoscaler)
 			n, ok2 := cur.(*autoscalingv2.HorizontalPodAutoscaler)
@@ -112,6 +116,16 @@ type Option func(*Controller)
 // it reset the mapper and look again, so definitions made later are found.
 func WithScales(scales scale.ScalesGetter, mapper meta.ResettableRESTMapper) Option {
 	return func(c *Controller) { c.scales, c.mapper = scales, mapper }
+}
+
+// WithSyncPeriod sets how often every autoscaler is looked at again (default SyncPeriod;
+// tests shorten it).
+func WithSyncPeriod(d time.Duration) Option {
+	return func(c *Controller) {
+		if d > 0 {
+			c.syncPeriod = d
+		}
+	}
 }
 
 // Run runs workers until ctx ends.
@@ -205,7 +219,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	c.queue.AddAfter(key, SyncPeriod)
+	c.queue.AddAfter(key, c.syncPeriod)
 	status := *hpa.Status.DeepCopy()
 	nowTime := c.now()
 	now := metav1.NewTime(nowTime)

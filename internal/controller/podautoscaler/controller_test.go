@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -600,5 +601,30 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-time.After(20 * time.Millisecond)
+	}
+}
+
+func TestSyncPeriod(t *testing.T) {
+	f := newFixture(t, testHPA("hpa", "web", cpuUtilization(50)), testPod("a", 100), testPod("b", 100))
+	f.setScale("web", 2)
+	f.sync("hpa")
+	if n := f.c.queue.Len(); n != 0 {
+		t.Fatalf("queued %d keys at once; want the autoscaler looked at again after SyncPeriod", n)
+	}
+	if f.c.syncPeriod != SyncPeriod {
+		t.Fatalf("default sync period %v, want %v", f.c.syncPeriod, SyncPeriod)
+	}
+
+	WithSyncPeriod(20 * time.Millisecond)(f.c)
+	f.sync("hpa")
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return f.c.queue.Len() > 0, nil })
+	if err != nil {
+		t.Fatal("the autoscaler was not queued again after the shortened sync period")
+	}
+	key, _ := f.c.queue.Get()
+	f.c.queue.Done(key)
+	if key != "ns/hpa" {
+		t.Fatalf("queued %q", key)
 	}
 }

@@ -391,7 +391,8 @@ func (c *cacher) waitFor(ctx context.Context, rev int64) error {
 	if cur >= rev {
 		return nil
 	}
-	deadline := time.NewTimer(10 * time.Second)
+	// As kube-apiserver's watch cache, give up after 3 s (the caller then reads etcd).
+	deadline := time.NewTimer(3 * time.Second)
 	defer deadline.Stop()
 	progress := time.NewTimer(2 * time.Millisecond)
 	defer progress.Stop()

@@ -9,7 +9,7 @@ import (
 )
 
 func newSchedulerCommand() *cobra.Command {
-	var kubeconfig, logLevel, pprofAddr string
+	var kubeconfig, logLevel, pprofAddr, name string
 	var leaderElect bool
 	cmd := &cobra.Command{
 		Use:   "scheduler",
@@ -27,10 +27,11 @@ func newSchedulerCommand() *cobra.Command {
 				}
 			}
 			procmem.TrimAfterStart(cmd.Context(), log)
-			return server.RunScheduler(cmd.Context(), rc, leaderElect, log)
+			return server.RunScheduler(cmd.Context(), rc, name, leaderElect, log)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig of the API server")
+	cmd.Flags().StringVar(&name, "scheduler-name", "default-scheduler", "schedule the pods whose spec.schedulerName is this (another name runs a second scheduler beside the default one)")
 	cmd.Flags().BoolVar(&leaderElect, "leader-elect", true, "hold the kube-scheduler Lease while scheduling, so that only one scheduler acts")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().StringVar(&pprofAddr, "pprof-address", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")

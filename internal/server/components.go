@@ -15,14 +15,15 @@ import (
 )
 
 // RunScheduler runs the scheduler against the API server at rc until ctx ends, acting only
-// while it holds the kube-scheduler Lease when leaderElect is set.
-func RunScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, log *slog.Logger) error {
-	return runScheduler(ctx, rc, leaderElect, nil, log)
+// while it holds the kube-scheduler Lease when leaderElect is set. It schedules the pods
+// whose schedulerName is name ("" for the default scheduler's).
+func RunScheduler(ctx context.Context, rc *rest.Config, name string, leaderElect bool, log *slog.Logger) error {
+	return runScheduler(ctx, rc, name, leaderElect, nil, log)
 }
 
 // runScheduler is RunScheduler reading from shared's informers when shared is set, or from a
 // factory of its own (per leader term) otherwise.
-func runScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, shared informers.SharedInformerFactory, log *slog.Logger) error {
+func runScheduler(ctx context.Context, rc *rest.Config, name string, leaderElect bool, shared informers.SharedInformerFactory, log *slog.Logger) error {
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 2000, 4000
 	rc.UserAgent = "kijabi-scheduler"
@@ -36,7 +37,7 @@ func runScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, shared
 		if factory == nil {
 			factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(controllerutil.StripManagedFields))
 		}
-		s, err := scheduler.New(scheduler.Config{Client: client, Informers: factory, Log: log})
+		s, err := scheduler.New(scheduler.Config{Client: client, Informers: factory, SchedulerName: name, Log: log})
 		if err != nil {
 			log.Error("scheduler", "err", err)
 			return
@@ -49,6 +50,11 @@ func runScheduler(ctx context.Context, rc *rest.Config, leaderElect bool, shared
 		run(ctx)
 		return nil
 	}
-	leader.Run(ctx, client, "kube-scheduler", log, run)
+	// A second scheduler holds a Lease of its own name.
+	lease := "kube-scheduler"
+	if name != "" && name != scheduler.DefaultSchedulerName {
+		lease = name
+	}
+	leader.Run(ctx, client, lease, log, run)
 	return nil
 }

@@ -377,7 +377,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 			r.components.Add(1)
 			go func() {
 				defer r.components.Done()
-				if err := runScheduler(componentCtx, schedConfig, true, shared.session(), log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
+				if err := runScheduler(componentCtx, schedConfig, "", true, shared.session(), log.With("component", "scheduler")); err != nil && componentCtx.Err() == nil {
 					log.Error("scheduler stopped", "err", err)
 				}
 			}()

@@ -361,6 +361,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), userKey, user))
+	if r.Method != http.MethodGet {
+		growStack()
+	}
 	rw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	done := s.instruments.track(r, rw)
 	s.route(rw, r, user)

@@ -237,6 +237,12 @@ func BenchmarkAPIThroughput(b *testing.B) {
 			return err
 		})
 		mem := procStatus(cmd.Process.Pid)
+		if prefix := os.Getenv("BENCH_PROFILE"); prefix != "" {
+			// Which mappings the resident pages belong to.
+			if smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", cmd.Process.Pid)); err == nil {
+				_ = os.WriteFile(prefix+"-10k.smaps", smaps, 0o644)
+			}
+		}
 		b.ReportMetric(mem["VmRSS"], "rss-10k-pods-MiB")
 		b.ReportMetric(mem["RssAnon"], "anon-10k-pods-MiB")
 		<-profileServer(b, c, "heap", 0)

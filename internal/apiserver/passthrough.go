@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -239,4 +241,28 @@ func writeEncoded(w http.ResponseWriter, r *http.Request, code int, t target, da
 	if r.Method != http.MethodHead {
 		w.Write(data)
 	}
+}
+
+// protoWatchFrame is a protobuf watch stream's frame for one event: the length of the
+// message (4 bytes, big-endian, as the length-delimited framer writes it), then a
+// metav1.WatchEvent message with the event's type (field 1) and its object's encoding as a
+// RawExtension (field 2, holding raw in its field 1) — the bytes the stream serializer
+// writes, built in one buffer of the right size.
+func protoWatchFrame(typ watch.EventType, raw []byte) []byte {
+	ext := 0
+	if raw != nil {
+		ext = protowire.SizeTag(1) + protowire.SizeBytes(len(raw))
+	}
+	size := protowire.SizeTag(1) + protowire.SizeBytes(len(typ)) + protowire.SizeTag(2) + protowire.SizeBytes(ext)
+	b := make([]byte, 4, 4+size)
+	binary.BigEndian.PutUint32(b, uint32(size))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, string(typ))
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(ext))
+	if raw == nil {
+		return b
+	}
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, raw)
 }

@@ -504,6 +504,9 @@ func (s *Server) decodeWith(w http.ResponseWriter, info runtime.SerializerInfo, 
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
+	if info.MediaType == runtime.ContentTypeProtobuf && decodeOwnEnvelope(data, expect, into) {
+		return into, nil
+	}
 	obj, gvk, err := dec.Decode(data, &expect, into)
 	if err != nil {
 		if runtime.IsStrictDecodingError(err) && obj != nil {

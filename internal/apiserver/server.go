@@ -200,14 +200,14 @@ func New(cfg Config) (*Server, error) {
 				Namespaced: def.namespaced, Verbs: r.verbs()})
 			continue
 		}
-		var codec storage.Codec = &storageCodec{gvk: r.gvk, proto: proto}
+		var codec storage.Codec = &storageCodec{gvk: r.gvk, proto: proto, scheme: s.scheme}
 		r.stored = true
 		if r.gvk.Group == "events.k8s.io" {
-			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto}}
+			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto, scheme: s.scheme}}
 			r.stored = false
 		}
 		if isHPAv1(r.gvk) {
-			codec = &hpaV1Codec{v2: &storageCodec{gvk: hpaV2GVK, proto: proto}, scheme: s.scheme}
+			codec = &hpaV1Codec{v2: &storageCodec{gvk: hpaV2GVK, proto: proto, scheme: s.scheme}, scheme: s.scheme}
 			r.stored = false
 		}
 		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", codec, def.newObj)
@@ -478,25 +478,3 @@ func (s *Server) namespaced(group, res string) (bool, bool) {
 	return r.namespaced, true
 }
 
-// storageCodec stores objects as Kubernetes' protobuf envelope.
-type storageCodec struct {
-	gvk   schema.GroupVersionKind
-	proto *protobuf.Serializer
-}
-
-func (c *storageCodec) Encode(obj runtime.Object) ([]byte, error) {
-	kind := obj.GetObjectKind()
-	old := kind.GroupVersionKind()
-	kind.SetGroupVersionKind(c.gvk)
-	defer kind.SetGroupVersionKind(old)
-	var b strings.Builder
-	if err := c.proto.Encode(obj, &b); err != nil {
-		return nil, err
-	}
-	return []byte(b.String()), nil
-}
-
-func (c *storageCodec) Decode(data []byte, into runtime.Object) error {
-	_, _, err := c.proto.Decode(data, &c.gvk, into)
-	return err
-}

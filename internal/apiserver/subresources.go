@@ -293,7 +293,7 @@ func (s *Server) bindPod(ctx context.Context, res *resource, namespace string, b
 	name := binding.Name
 	key := res.store.Key(namespace, name)
 	_, err := res.store.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
-		pod := current.(*corev1.Pod).DeepCopy()
+		pod := current.(*corev1.Pod) // this call's own copy
 		if pod.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(res.gr, name, errors.New("pod is being deleted, cannot be assigned to a host"))
 		}

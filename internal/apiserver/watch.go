@@ -158,7 +158,11 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// frame renders one whole event as written on the stream (framing included) from the
 	// object's encoding.
 	frame := func(typ watch.EventType, raw []byte) ([]byte, error) {
+		if t.info.MediaType == runtime.ContentTypeProtobuf {
+			return protoWatchFrame(typ, raw), nil
+		}
 		var b bytes.Buffer
+		b.Grow(len(raw) + 64)
 		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}
 		if err := t.info.StreamSerializer.Serializer.Encode(ev, t.info.StreamSerializer.Framer.NewFrameWriter(&b)); err != nil {
 			return nil, err

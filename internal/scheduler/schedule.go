@@ -15,7 +15,8 @@ type Result struct {
 	// EvaluatedNodes is how many nodes were filtered; FeasibleNodes how many fit.
 	EvaluatedNodes int
 	FeasibleNodes  int
-	// Scores holds the scored candidates (nil when only one node fit).
+	// Scores holds the scored candidates (nil when only one node fit). It is valid until
+	// the snapshot's next Schedule.
 	Scores []NodeScore
 }
 
@@ -73,7 +74,10 @@ func (s *Snapshot) Schedule(pod *v1.Pod) (Result, error) {
 	if len(feasible) == 1 {
 		return Result{NodeName: feasible[0].Node.Name, EvaluatedNodes: evaluated, FeasibleNodes: 1}, nil
 	}
-	scores := s.score(st, feasible)
+	// The scores of one cycle are dropped at its end: their slice is reused by the next
+	// (≈ 30 KiB per pod at 1,000 nodes, the scheduler's largest allocation).
+	scores := s.score(st, feasible, s.scoreBuf)
+	s.scoreBuf = scores
 	return Result{NodeName: s.selectHost(scores), EvaluatedNodes: evaluated, FeasibleNodes: len(feasible), Scores: scores}, nil
 }
 
@@ -107,7 +111,7 @@ func (s *Snapshot) Score(pod *v1.Pod) []NodeScore {
 	if len(feasible) == 0 {
 		return nil
 	}
-	return s.score(st, feasible)
+	return s.score(st, feasible, nil)
 }
 
 // findFeasible filters nodes starting at the rotating start index until

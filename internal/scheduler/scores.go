@@ -40,10 +40,16 @@ type NodeScore struct {
 }
 
 // score runs every score plugin over the feasible nodes, normalizes like
-// upstream and sums with weights.
-func (s *Snapshot) score(st *cycleState, feasible []*NodeInfo) []NodeScore {
+// upstream and sums with weights. The scores are written into buf (grown when too small)
+// and returned.
+func (s *Snapshot) score(st *cycleState, feasible []*NodeInfo, buf []NodeScore) []NodeScore {
 	pi := st.pod
-	out := make([]NodeScore, len(feasible))
+	out := buf[:0]
+	if cap(out) < len(feasible) {
+		out = make([]NodeScore, 0, len(feasible))
+	}
+	out = out[:len(feasible)]
+	clear(out)
 	hasPreferredNodeAff := pi.Pod.Spec.Affinity != nil && pi.Pod.Spec.Affinity.NodeAffinity != nil &&
 		len(pi.Pod.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0
 	ipa := s.interPodPreScore(pi)

@@ -35,6 +35,7 @@ type Snapshot struct {
 
 	nextStart int
 	rng       *rand.Rand
+	scoreBuf  []NodeScore // reused by each Schedule
 
 	// PercentageOfNodesToScore mirrors the upstream setting; 0 = adaptive
 	// (50% - nodes/125, at least 5%, at least 100 nodes).

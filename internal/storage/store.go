@@ -202,7 +202,9 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 }
 
 // UpdateFunc computes the new object from the current one. current is nil when the object
-// does not exist (only when the update allows creation). It must not modify current.
+// does not exist (only when the update allows creation). current is decoded for this call
+// alone, so the function may change it and return it; what it returns must be its own too
+// (GuaranteedUpdate sets its resourceVersion and hands it back).
 // Returning the error ErrNoChange... is not needed: equal encodings are never written.
 type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 
@@ -338,11 +340,10 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 			}
 			continue
 		}
-		out := updated.DeepCopyObject()
-		if err := setRV(out, txn.Header.Revision); err != nil {
+		if err := setRV(updated, txn.Header.Revision); err != nil {
 			return nil, err
 		}
-		return out, nil
+		return updated, nil
 	}
 }
 

@@ -477,4 +477,3 @@ func (s *Server) namespaced(group, res string) (bool, bool) {
 	}
 	return r.namespaced, true
 }
-

@@ -29,6 +29,10 @@ import (
 //   - trackCreate: a create is compared with an empty object, without other managers'
 //     entries to decode or merge; createtrack.go does that comparison without the
 //     manager's layers, and remembers its answers for objects created alike.
+//   - updatetrack.go: around that comparison, the manager decodes every entry, changes
+//     the sets, caps and encodes them again, in layers that go through JSON;
+//     trackUpdateDirect does that bookkeeping itself, for the objects whose entries it is
+//     sure of, and leaves the others to the manager.
 
 // noCopyConverter is the object converter of the field managers of built-in resources.
 type noCopyConverter struct {
@@ -75,6 +79,10 @@ func (r *resource) trackUpdate(subresource string, live, obj runtime.Object, man
 	projLive, projObj, ok := projectUnchanged(live, obj, r.gvk.GroupVersion().String())
 	if !ok {
 		return fm.Update(live, obj, manager)
+	}
+	// The same comparison, without the manager's layers, when it can (updatetrack.go).
+	if out, ok := r.trackUpdateDirect(subresource, live, obj, projLive, projObj, manager); ok {
+		return out, nil
 	}
 	out, err := fm.Update(projLive, projObj, manager)
 	if err != nil {

@@ -359,11 +359,19 @@ func capUpdateEntries(entries []*trackedEntry) ([]*trackedEntry, bool) {
 	return out, true
 }
 
-// fieldsCacheSize is how many FieldsV1 encodings fieldsCache remembers, per generation.
-const fieldsCacheSize = 1024
+// fieldsCacheSize is how many FieldsV1 encodings fieldsCache remembers, per generation,
+// and fieldsCacheBytes how many bytes of encodings: a decoded set takes ≈ 25–30 times its
+// encoding's size in memory (a pod's entry of 1 KiB, ≈ 30 KiB), so the bytes bound it
+// (≈ 2 MiB of sets per generation). What the cache is for are the entries many objects
+// share (every Lease's holder's, the nodes' status writers') and those of an object
+// written again soon; most entries of pods are unique (each names its own token volume).
+const (
+	fieldsCacheSize  = 256
+	fieldsCacheBytes = 64 << 10
+)
 
 // maxCachedFields is the size of the largest FieldsV1 encoding remembered.
-const maxCachedFields = 64 << 10
+const maxCachedFields = 4 << 10
 
 // decodedFields is the field set of a FieldsV1 encoding. The set is shared: it is never
 // changed.
@@ -385,6 +393,7 @@ type decodedFields struct {
 var fieldsCache struct {
 	mu       sync.RWMutex
 	cur, old map[string]*decodedFields
+	curBytes int // the length of cur's encodings
 }
 
 // lookupFields returns the set of raw, an entry of an object of kind gvk whose typed value
@@ -434,10 +443,11 @@ func lookupFields(gvk schema.GroupVersionKind, raw []byte, tv *typed.TypedValue)
 	if cur := fc.cur[string(raw)]; cur != nil {
 		d = cur
 	} else {
-		if fc.cur == nil || len(fc.cur) >= fieldsCacheSize {
-			fc.old, fc.cur = fc.cur, make(map[string]*decodedFields, fieldsCacheSize)
+		if fc.cur == nil || len(fc.cur) >= fieldsCacheSize || fc.curBytes+len(raw) > fieldsCacheBytes {
+			fc.old, fc.cur, fc.curBytes = fc.cur, make(map[string]*decodedFields, 64), 0
 		}
 		fc.cur[string(raw)] = d
+		fc.curBytes += len(raw)
 	}
 	if !slices.Contains(d.kinds, gvk) {
 		d.kinds = append(d.kinds, gvk)

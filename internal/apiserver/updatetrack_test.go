@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -571,11 +572,36 @@ func TestUpdateTrackingCache(t *testing.T) {
 			t.Fatalf("%s not decoded", raw(i))
 		}
 	}
-	fieldsCache.mu.RLock()
-	size := len(fieldsCache.cur) + len(fieldsCache.old)
-	fieldsCache.mu.RUnlock()
-	if size > 2*fieldsCacheSize {
-		t.Errorf("%d encodings remembered, at most %d expected", size, 2*fieldsCacheSize)
+	remembered := func() (n, bytes int) {
+		fieldsCache.mu.RLock()
+		defer fieldsCache.mu.RUnlock()
+		for _, m := range []map[string]*decodedFields{fieldsCache.cur, fieldsCache.old} {
+			for k := range m {
+				n, bytes = n+1, bytes+len(k)
+			}
+		}
+		return n, bytes
+	}
+	if n, _ := remembered(); n > 2*fieldsCacheSize {
+		t.Errorf("%d encodings remembered, at most %d expected", n, 2*fieldsCacheSize)
+	}
+	// Large encodings (a pod's entry is ≈ 1 KiB, its set ≈ 30 KiB) are bounded by their bytes.
+	big := func(i int) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"f:metadata":{"f:labels":{"f:big%d":{}`, i)
+		for j := 0; j < 40; j++ {
+			fmt.Fprintf(&b, `,"f:label-number-%02d":{}`, j)
+		}
+		b.WriteString(`}}}`)
+		return []byte(b.String())
+	}
+	for i := 0; i < 3*fieldsCacheSize; i++ {
+		if lookupFields(pods.gvk, big(i), tv) == nil {
+			t.Fatalf("%s not decoded", big(i))
+		}
+	}
+	if _, b := remembered(); b > 2*fieldsCacheBytes {
+		t.Errorf("%d bytes of encodings remembered, at most %d expected", b, 2*fieldsCacheBytes)
 	}
 	if d := lookupFields(pods.gvk, []byte(`{ "f:metadata":{}}`), tv); d == nil || string(d.enc) != `{"f:metadata":{}}` {
 		t.Errorf("a non-canonical encoding: %+v", d)

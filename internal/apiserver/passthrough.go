@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/http"
@@ -42,39 +43,52 @@ var errNotStoredProto = errors.New("apiserver: stored object is not a protobuf r
 // unknownFields returns the type (runtime.TypeMeta message) and the raw object message of a
 // stored object.
 func unknownFields(data []byte) (typeMeta, raw []byte, err error) {
-	if len(data) < len(protoMagic) || string(data[:len(protoMagic)]) != string(protoMagic) {
-		return nil, nil, errNotStoredProto
+	typeMeta, raw, _, err = envelopeFields(data)
+	return typeMeta, raw, err
+}
+
+// envelopeFields parses a protobuf envelope: the magic, then a runtime.Unknown message. It
+// returns its type and raw object messages, and whether it holds anything else (a content
+// encoding or type that is not empty, other fields).
+func envelopeFields(data []byte) (typeMeta, raw []byte, other bool, err error) {
+	b, ok := bytes.CutPrefix(data, protoMagic)
+	if !ok {
+		return nil, nil, false, errNotStoredProto
 	}
-	b := data[len(protoMagic):]
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, nil, errNotStoredProto
+			return nil, nil, false, errNotStoredProto
 		}
 		b = b[n:]
-		if typ == protowire.BytesType && (num == 1 || num == 2) {
+		if typ == protowire.BytesType {
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
-				return nil, nil, errNotStoredProto
+				return nil, nil, false, errNotStoredProto
 			}
-			if num == 1 {
+			switch {
+			case num == 1:
 				typeMeta = v
-			} else {
+			case num == 2:
 				raw = v
+			case (num == 3 || num == 4) && len(v) == 0:
+			default:
+				other = true
 			}
 			b = b[m:]
 			continue
 		}
 		m := protowire.ConsumeFieldValue(num, typ, b)
 		if m < 0 {
-			return nil, nil, errNotStoredProto
+			return nil, nil, false, errNotStoredProto
 		}
+		other = true
 		b = b[m:]
 	}
 	if raw == nil {
-		return nil, nil, errNotStoredProto
+		return nil, nil, false, errNotStoredProto
 	}
-	return typeMeta, raw, nil
+	return typeMeta, raw, other, nil
 }
 
 // versionField is an object message's extra metadata field setting its resourceVersion.

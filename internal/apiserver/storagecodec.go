@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"sync"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
@@ -99,31 +98,8 @@ func (c *storageCodec) Decode(data []byte, into runtime.Object) error {
 // ownEnvelope returns the TypeMeta and object messages of a stored envelope, ok only when
 // it has nothing else but empty content encoding and type (as this server writes it).
 func ownEnvelope(data []byte) (typeMeta, raw []byte, ok bool) {
-	b, found := bytes.CutPrefix(data, protoMagic)
-	if !found {
-		return nil, nil, false
-	}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return nil, nil, false
-		}
-		v, m := protowire.ConsumeBytes(b[n:])
-		if m < 0 {
-			return nil, nil, false
-		}
-		switch {
-		case num == 1:
-			typeMeta = v
-		case num == 2:
-			raw = v
-		case (num == 3 || num == 4) && len(v) == 0:
-		default:
-			return nil, nil, false
-		}
-		b = b[n+m:]
-	}
-	return typeMeta, raw, raw != nil
+	typeMeta, raw, other, err := envelopeFields(data)
+	return typeMeta, raw, err == nil && !other
 }
 
 // decodeOwnEnvelope decodes a protobuf request body into into (a new object of kind

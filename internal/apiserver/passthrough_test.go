@@ -50,7 +50,7 @@ func TestStoredPassthroughDecodesAsServed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.gvk.Kind, func(t *testing.T) {
-			codec := &storageCodec{gvk: c.gvk, proto: proto}
+			codec := newStorageCodec(c.gvk, proto, nil)
 			stored := c.obj.DeepCopyObject()
 			stored.(metav1.Object).SetResourceVersion("") // as the store writes it
 			data, err := codec.Encode(stored)

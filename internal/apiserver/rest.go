@@ -504,7 +504,7 @@ func (s *Server) decodeWith(w http.ResponseWriter, info runtime.SerializerInfo, 
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	if info.MediaType == runtime.ContentTypeProtobuf && decodeOwnEnvelope(data, expect, into) {
+	if info.MediaType == runtime.ContentTypeProtobuf && decodeInPlace(data, typeMetaMessage(expect), into) {
 		return into, nil
 	}
 	obj, gvk, err := dec.Decode(data, &expect, into)

@@ -200,14 +200,14 @@ func New(cfg Config) (*Server, error) {
 				Namespaced: def.namespaced, Verbs: r.verbs()})
 			continue
 		}
-		var codec storage.Codec = &storageCodec{gvk: r.gvk, proto: proto, scheme: s.scheme}
+		var codec storage.Codec = newStorageCodec(r.gvk, proto, s.scheme)
 		r.stored = true
 		if r.gvk.Group == "events.k8s.io" {
-			codec = &eventsCodec{core: &storageCodec{gvk: coreEventGVK, proto: proto, scheme: s.scheme}}
+			codec = &eventsCodec{core: newStorageCodec(coreEventGVK, proto, s.scheme)}
 			r.stored = false
 		}
 		if isHPAv1(r.gvk) {
-			codec = &hpaV1Codec{v2: &storageCodec{gvk: hpaV2GVK, proto: proto, scheme: s.scheme}, scheme: s.scheme}
+			codec = &hpaV1Codec{v2: newStorageCodec(hpaV2GVK, proto, s.scheme), scheme: s.scheme}
 			r.stored = false
 		}
 		r.store = storage.New(cfg.Storage.Client, "/registry/"+prefix+"/", codec, def.newObj)

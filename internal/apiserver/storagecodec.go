@@ -3,7 +3,6 @@ package apiserver
 import (
 	"bytes"
 	"reflect"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,27 +22,26 @@ import (
 // codec's own kind, with no content encoding, into an object of the kind's Go type, goes
 // through the serializer.
 type storageCodec struct {
-	gvk    schema.GroupVersionKind
-	proto  *protobuf.Serializer
-	scheme *runtime.Scheme // nil: every decode goes through the serializer
-
-	once     sync.Once
-	typeMeta []byte       // the stored envelope's TypeMeta message for gvk
-	goType   reflect.Type // the Go type of gvk's objects (nil: not a generated protobuf type)
+	gvk   schema.GroupVersionKind
+	proto *protobuf.Serializer
+	// typeMeta is the stored envelope's TypeMeta message for gvk; goType the Go type of
+	// gvk's objects when they decode in place (nil: every decode goes through proto).
+	typeMeta []byte
+	goType   reflect.Type
 }
 
-func (c *storageCodec) init() {
-	c.once.Do(func() {
-		c.typeMeta = typeMetaMessage(c.gvk)
-		if c.scheme == nil {
-			return
-		}
-		if obj, err := c.scheme.New(c.gvk); err == nil {
+// newStorageCodec returns the codec of gvk's objects; with a nil scheme every decode goes
+// through the serializer.
+func newStorageCodec(gvk schema.GroupVersionKind, proto *protobuf.Serializer, scheme *runtime.Scheme) *storageCodec {
+	c := &storageCodec{gvk: gvk, proto: proto, typeMeta: typeMetaMessage(gvk)}
+	if scheme != nil {
+		if obj, err := scheme.New(gvk); err == nil {
 			if _, ok := obj.(protoUnmarshaler); ok {
 				c.goType = reflect.TypeOf(obj)
 			}
 		}
-	})
+	}
+	return c
 }
 
 // protoUnmarshaler is what generated Kubernetes types implement.
@@ -79,41 +77,27 @@ func (w *ownedWriter) Write(p []byte) (int, error) {
 }
 
 func (c *storageCodec) Decode(data []byte, into runtime.Object) error {
-	c.init()
-	if c.goType != nil && reflect.TypeOf(into) == c.goType {
-		if typeMeta, raw, ok := ownEnvelope(data); ok && bytes.Equal(typeMeta, c.typeMeta) {
-			u := into.(protoUnmarshaler)
-			u.Reset()
-			if err := u.Unmarshal(raw); err != nil {
-				return err
-			}
-			into.GetObjectKind().SetGroupVersionKind(c.gvk)
-			return nil
-		}
+	if c.goType != nil && reflect.TypeOf(into) == c.goType && decodeInPlace(data, c.typeMeta, into) {
+		into.GetObjectKind().SetGroupVersionKind(c.gvk)
+		return nil
 	}
 	_, _, err := c.proto.Decode(data, &c.gvk, into)
 	return err
 }
 
-// ownEnvelope returns the TypeMeta and object messages of a stored envelope, ok only when
-// it has nothing else but empty content encoding and type (as this server writes it).
-func ownEnvelope(data []byte) (typeMeta, raw []byte, ok bool) {
-	typeMeta, raw, other, err := envelopeFields(data)
-	return typeMeta, raw, err == nil && !other
-}
-
-// decodeOwnEnvelope decodes a protobuf request body into into (a new object of kind
-// expect) straight from the body's bytes, as storageCodec.Decode does stored objects, when
-// the body is an envelope naming exactly that kind. It reports false, having changed
-// nothing that matters, for anything else: the serializer then decides (and words the
-// errors).
-func decodeOwnEnvelope(data []byte, expect schema.GroupVersionKind, into runtime.Object) bool {
+// decodeInPlace unmarshals into (a generated protobuf type) the object message of data, a
+// protobuf envelope, straight from data's bytes, when the envelope holds nothing but that
+// message and the TypeMeta message typeMeta (empty content encoding and type, as this
+// server and client-go write them). It reports false, into left reset, for anything else —
+// the serializer then decides, and words the errors. Stored objects and protobuf request
+// bodies are decoded this way.
+func decodeInPlace(data, typeMeta []byte, into runtime.Object) bool {
 	u, ok := into.(protoUnmarshaler)
 	if !ok {
 		return false
 	}
-	typeMeta, raw, ok := ownEnvelope(data)
-	if !ok || !bytes.Equal(typeMeta, typeMetaMessage(expect)) {
+	tm, raw, other, err := envelopeFields(data)
+	if err != nil || other || !bytes.Equal(tm, typeMeta) {
 		return false
 	}
 	u.Reset()
@@ -121,6 +105,5 @@ func decodeOwnEnvelope(data []byte, expect schema.GroupVersionKind, into runtime
 		u.Reset()
 		return false
 	}
-	into.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
 	return true
 }

@@ -47,7 +47,7 @@ func TestStorageCodecMatchesSerializer(t *testing.T) {
 		{cm, corev1.SchemeGroupVersion.WithKind("ConfigMap")},
 	} {
 		t.Run(c.gvk.Kind, func(t *testing.T) {
-			codec := &storageCodec{gvk: c.gvk, proto: proto, scheme: scheme}
+			codec := newStorageCodec(c.gvk, proto, scheme)
 			data, err := codec.Encode(c.obj.DeepCopyObject())
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func TestStorageCodecMatchesSerializer(t *testing.T) {
 
 	t.Run("OtherEnvelopes", func(t *testing.T) {
 		gvk := corev1.SchemeGroupVersion.WithKind("Pod")
-		codec := &storageCodec{gvk: gvk, proto: proto, scheme: scheme}
+		codec := newStorageCodec(gvk, proto, scheme)
 		data, err := codec.Encode(pod.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
@@ -129,8 +129,8 @@ func BenchmarkStorageCodec(b *testing.B) {
 		name  string
 		codec *storageCodec
 	}{
-		{"Codec", &storageCodec{gvk: gvk, proto: proto, scheme: scheme}},
-		{"Serializer", &storageCodec{gvk: gvk, proto: proto}},
+		{"Codec", newStorageCodec(gvk, proto, scheme)},
+		{"Serializer", newStorageCodec(gvk, proto, nil)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -161,22 +161,22 @@ func TestRequestBodyEnvelope(t *testing.T) {
 	}
 	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
 	var got corev1.Binding
-	if !decodeOwnEnvelope(body.Bytes(), gvk, &got) {
+	if !decodeInPlace(body.Bytes(), typeMetaMessage(gvk), &got) {
 		t.Fatal("a Binding body was not decoded in place")
 	}
 	var want corev1.Binding
 	if _, _, err := proto.Decode(body.Bytes(), &gvk, &want); err != nil {
 		t.Fatal(err)
 	}
-	want.TypeMeta = metav1.TypeMeta{} // decodeWith clears it
+	want.TypeMeta = metav1.TypeMeta{} // a generated message holds no TypeMeta: decodeInPlace leaves it empty
 	if !apiequality.Semantic.DeepEqual(got, want) {
 		t.Fatalf("got %#v, want %#v", got, want)
 	}
 	var pod corev1.Pod
-	if decodeOwnEnvelope(body.Bytes(), corev1.SchemeGroupVersion.WithKind("Pod"), &pod) {
+	if decodeInPlace(body.Bytes(), typeMetaMessage(corev1.SchemeGroupVersion.WithKind("Pod")), &pod) {
 		t.Error("a Binding body was decoded as a Pod")
 	}
-	if decodeOwnEnvelope(body.Bytes()[:body.Len()-3], gvk, &got) {
+	if decodeInPlace(body.Bytes()[:body.Len()-3], typeMetaMessage(gvk), &got) {
 		t.Error("a truncated body was decoded")
 	}
 }

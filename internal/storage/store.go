@@ -213,7 +213,7 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // not exist. fromCache marks a state taken from the watch cache, which may be behind etcd.
 type state struct {
 	obj       runtime.Object
-	data      []byte
+	data      []byte // obj's stored bytes (set whenever obj is)
 	rev       int64
 	fromCache bool
 }
@@ -311,11 +311,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 			return nil, err
 		}
 		if st.obj != nil {
-			if st.data == nil {
-				if st.data, err = s.encode(st.obj); err != nil {
-					return nil, err
-				}
-			}
+			// st.data, read with st.obj, is what is stored: tryUpdate may have changed st.obj.
 			if bytes.Equal(data, st.data) {
 				if st.fromCache {
 					if err := refresh(); err != nil {
